@@ -1,0 +1,3 @@
+module github.com/levee-go/levee/syncx
+
+go 1.22
