@@ -32,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ping() { # ping PORT: true when a Redis server answers PONG on 127.0.0.1:PORT
-	exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
 	printf 'PING\r\n' >&3
 	local reply=""
 	read -r -t 1 reply <&3
