@@ -1,0 +1,37 @@
+package syncx
+
+// Test hooks: they let tests wait for a state instead of sleeping.
+
+// Waiting returns how many callers wait for the call in flight for key.
+func (g *SingleFlight[K, V]) Waiting(key K) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.m[key]; ok {
+		return c.waiting
+	}
+	return 0
+}
+
+// Len returns the number of calls in flight.
+func (g *SingleFlight[K, V]) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.m)
+}
+
+// Refs returns how many callers hold or wait for key.
+func (lc *LockedCalls[K, V]) Refs(key K) int {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if e, ok := lc.m[key]; ok {
+		return e.refs
+	}
+	return 0
+}
+
+// Len returns the number of keys held or waited for.
+func (lc *LockedCalls[K, V]) Len() int {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return len(lc.m)
+}
