@@ -19,3 +19,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Microsecond)
 	}
 }
+
+func runtimeYield() { runtime.Gosched() }

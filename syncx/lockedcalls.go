@@ -9,7 +9,8 @@ import (
 // [SingleFlight], nothing is shared: every caller runs its own function and
 // gets its own result, but never while another function for the same key is
 // running. Calls with different keys run in parallel. Callers waiting for a
-// key are served in the order they started waiting.
+// key queue on a channel, which serves them in the order they blocked, so
+// none starves.
 //
 // A key takes memory only while someone holds or waits for it, so the set of
 // keys may be unbounded.
@@ -17,7 +18,7 @@ import (
 // The zero value is ready to use. A LockedCalls is safe for concurrent use
 // by multiple goroutines and must not be copied after first use.
 type LockedCalls[K comparable, V any] struct {
-	mu sync.Mutex          // guards m and the refs of its entries
+	mu sync.Mutex         // guards m and the refs of its entries
 	m  map[K]*lockedEntry // keys held or waited for; lazily made
 
 	// entries recycles lockedEntry values, with their channel, once a key
