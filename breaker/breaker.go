@@ -1,0 +1,406 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrServiceUnavailable is the error a breaker rejects a call with, or an
+// error matching it with [errors.Is] (a [*RejectedError] for a named
+// breaker).
+var ErrServiceUnavailable = errors.New("breaker: service unavailable")
+
+// RejectedError is the rejection of a named breaker (a breaker of a
+// [Group], of [Transport], or one made with [WithName]). It says whose
+// breaker rejected the call and matches [ErrServiceUnavailable] with
+// [errors.Is]. A breaker builds its RejectedError once, so rejecting
+// costs no allocation.
+type RejectedError struct {
+	Name string // the breaker's name: a host for Transport
+}
+
+func (e *RejectedError) Error() string {
+	return "breaker: " + e.Name + ": service unavailable"
+}
+
+// Is reports whether target is [ErrServiceUnavailable].
+func (e *RejectedError) Is(target error) bool { return target == ErrServiceUnavailable }
+
+// Event reports that a breaker started or stopped throttling; see
+// [WithEventHook].
+type Event struct {
+	Name        string    // the breaker's name, "" if it has none
+	Throttling  bool      // true: it started rejecting calls; false: it stopped
+	Probability float64   // rejection probability when the change was seen
+	Time        time.Time // when the change was seen, on the breaker's clock
+}
+
+// Stats is a snapshot of a breaker's rolling window.
+type Stats struct {
+	Calls       int64   // Requests + Rejections
+	Requests    int64   // calls that reached the dependency and reported an outcome
+	Accepts     int64   // requests that succeeded
+	Rejections  int64   // calls the breaker rejected locally
+	Probability float64 // probability that the next call is rejected
+	Throttling  bool    // state as last reported to the event hook
+}
+
+// slot is one bucket of the rolling window, padded to a cache line of its
+// own: the current slot is written by every finishing call.
+type slot struct {
+	// outcome packs the calls that reached the dependency (low 32 bits)
+	// and those of them that succeeded (high 32 bits), so that recording
+	// an outcome is a single atomic add.
+	outcome  atomic.Uint64
+	rejected atomic.Uint64 // calls rejected locally, for Stats only
+	// Written by the goroutine that makes this slot current, before it
+	// publishes the slot; read by calls that find it current.
+	idx     atomic.Int64 // absolute bucket number
+	end     atomic.Int64 // offset from start at which the bucket ends, ns
+	prevReq atomic.Int64 // requests in the completed buckets of the window
+	prevAcc atomic.Int64 // accepts in the completed buckets of the window
+	_       [16]byte
+}
+
+const (
+	oneRequest = 1
+	oneAccept  = 1<<32 | 1
+)
+
+func unpack(o uint64) (req, acc int64) { return int64(uint32(o)), int64(o >> 32) }
+
+// Breaker is an adaptive client-side throttle for one dependency: it
+// rejects calls locally, with a probability that grows as the
+// dependency's recent success rate falls, so a failing dependency gets
+// room to recover. See the package documentation for the algorithm.
+//
+// A Breaker is safe for concurrent use by multiple goroutines. Make one
+// with [New]; the zero value is not usable.
+type Breaker struct {
+	// Read by every call, written only at bucket rollover.
+	cur        atomic.Pointer[slot]
+	k          float64
+	protection float64
+	width      int64 // bucket length, ns
+	n          int64 // buckets in the window
+	probe      int64 // probe interval, ns
+	probeSlack int64 // how stale lastPass may get, ns
+	slow       int64 // slow-call threshold, ns; 0: off
+	start      time.Time
+	clock      Clock // nil: the monotonic clock
+	rand       func() float64
+	acceptable func(error) bool
+	hook       func(Event)
+	name       string
+	rejectErr  error
+	slots      []slot
+
+	_        [64]byte
+	lastPass atomic.Int64 // offset of the last admitted call while throttling, ns
+	_        [56]byte
+
+	mu         sync.Mutex  // serialises rollovers; the hot path only TryLocks it
+	throttling atomic.Bool // written under mu
+}
+
+// New returns a breaker configured by opts, or an error naming the first
+// invalid option.
+func New(opts ...Option) (*Breaker, error) {
+	c, err := build(opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.groupOpt != "" {
+		return nil, errors.New("breaker: " + c.groupOpt + " configures a Group or Transport, not a Breaker")
+	}
+	if c.transportOpt != "" {
+		return nil, errors.New("breaker: " + c.transportOpt + " configures a Transport, not a Breaker")
+	}
+	return newBreaker(&c, c.name), nil
+}
+
+func newBreaker(c *config, name string) *Breaker {
+	b := &Breaker{
+		k:          c.k,
+		protection: c.protection,
+		n:          int64(c.buckets),
+		width:      int64(c.window) / int64(c.buckets),
+		probe:      int64(c.probe),
+		probeSlack: int64(c.probe) / 16,
+		slow:       int64(c.slow),
+		clock:      c.clock,
+		rand:       c.rand,
+		acceptable: c.acceptable,
+		hook:       c.hook,
+		name:       name,
+		rejectErr:  ErrServiceUnavailable,
+		slots:      make([]slot, c.buckets),
+	}
+	if b.rand == nil {
+		b.rand = randFloat
+	}
+	if name != "" {
+		b.rejectErr = &RejectedError{Name: name}
+	}
+	if b.clock != nil {
+		b.start = b.clock.Now()
+	} else {
+		b.start = time.Now()
+	}
+	s := &b.slots[0]
+	s.end.Store(b.width)
+	b.cur.Store(s)
+	return b
+}
+
+// Name returns the breaker's name, "" if it has none.
+func (b *Breaker) Name() string { return b.name }
+
+// now returns the time since the breaker was made, in ns. With the
+// default clock that is one read of the monotonic clock.
+func (b *Breaker) now() int64 {
+	if b.clock == nil {
+		return int64(time.Since(b.start))
+	}
+	return int64(b.clock.Now().Sub(b.start))
+}
+
+// current returns the slot of the bucket holding now, rolling the window
+// forward first if now is past the current bucket.
+func (b *Breaker) current(now int64) *slot {
+	s := b.cur.Load()
+	if now >= s.end.Load() {
+		b.roll(now, false)
+		s = b.cur.Load()
+	}
+	return s
+}
+
+// roll moves the window forward to the bucket holding now: it clears the
+// buckets that were skipped, sums the completed ones once so that calls
+// need not, and publishes the new current slot. One goroutine rolls at a
+// time; a call that finds a roll in progress keeps using the previous
+// bucket for the moment the roll takes, unless wait is set.
+func (b *Breaker) roll(now int64, wait bool) {
+	if wait {
+		b.mu.Lock()
+	} else if !b.mu.TryLock() {
+		return
+	}
+	c := b.cur.Load().idx.Load()
+	idx := now / b.width
+	if idx <= c {
+		b.mu.Unlock()
+		return
+	}
+	gap := min(idx-c, b.n)
+	for j := idx - gap + 1; j <= idx; j++ {
+		s := &b.slots[j%b.n]
+		s.outcome.Store(0)
+		s.rejected.Store(0)
+		s.idx.Store(j)
+	}
+	var req, acc int64
+	for j := max(idx-b.n+1, 0); j < idx; j++ {
+		r, a := unpack(b.slots[j%b.n].outcome.Load())
+		req += r
+		acc += a
+	}
+	s := &b.slots[idx%b.n]
+	s.prevReq.Store(req)
+	s.prevAcc.Store(acc)
+	s.end.Store((idx + 1) * b.width)
+	b.cur.Store(s)
+
+	p := b.probability(req, acc)
+	on := p > 0
+	changed := on != b.throttling.Load()
+	if changed {
+		b.throttling.Store(on)
+	}
+	b.mu.Unlock()
+	if changed && b.hook != nil {
+		b.hook(Event{Name: b.name, Throttling: on, Probability: p, Time: b.start.Add(time.Duration(now))})
+	}
+}
+
+// probability is the client-side throttling formula,
+// max(0, (requests - K*accepts - protection) / (requests + 1)).
+func (b *Breaker) probability(req, acc int64) float64 {
+	num := float64(req) - b.k*float64(acc) - b.protection
+	if num <= 0 {
+		return 0
+	}
+	return num / float64(req+1)
+}
+
+// Promise is a call the breaker admitted, waiting for its outcome: call
+// exactly one of [Promise.Accept], [Promise.Reject] or [Promise.Done] once
+// the call has finished. Dropping a Promise without calling any of them
+// records nothing, which is right when the outcome says nothing about the
+// dependency. The zero Promise (returned with a rejection) does nothing.
+//
+// A Promise is a small value rather than a pointer so that admitting a
+// call does not allocate. It may be passed to another goroutine.
+type Promise struct {
+	b     *Breaker
+	start int64
+}
+
+// Accept records that the call succeeded (or, with [WithSlowCall], failed
+// if it took too long).
+func (p Promise) Accept() {
+	b := p.b
+	if b == nil {
+		return
+	}
+	if b.slow > 0 && b.now()-p.start > b.slow {
+		b.cur.Load().outcome.Add(oneRequest)
+		return
+	}
+	b.cur.Load().outcome.Add(oneAccept)
+}
+
+// Reject records that the call failed.
+func (p Promise) Reject() {
+	if p.b == nil {
+		return
+	}
+	p.b.cur.Load().outcome.Add(oneRequest)
+}
+
+// Done records the outcome of a call that returned err: nil and errors
+// marked acceptable ([WithAcceptable]) are successes, context.Canceled
+// records nothing (the caller gave up; the dependency did not fail), any
+// other error is a failure.
+func (p Promise) Done(err error) {
+	if p.b == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		p.Accept()
+	case errors.Is(err, context.Canceled):
+	case p.b.acceptable != nil && p.b.acceptable(err):
+		p.Accept()
+	default:
+		p.Reject()
+	}
+}
+
+// Allow decides whether a call may go ahead. If it may, it returns a
+// [Promise] through which to report the outcome; if not, a nil-valued
+// Promise and an error matching [ErrServiceUnavailable]. Allow is the
+// two-step form of [Breaker.Do] for code that cannot be wrapped in a
+// function.
+//
+// Allow reads the clock once and does not allocate; it draws a random
+// number only while the breaker throttles.
+func (b *Breaker) Allow() (Promise, error) {
+	now := b.now()
+	if b.admit(now) {
+		return Promise{b: b, start: now}, nil
+	}
+	return Promise{}, b.rejectErr
+}
+
+func (b *Breaker) admit(now int64) bool {
+	s := b.current(now)
+	r, a := unpack(s.outcome.Load())
+	req := r + s.prevReq.Load()
+	acc := a + s.prevAcc.Load()
+	num := float64(req) - b.k*float64(acc) - b.protection
+	if num <= 0 {
+		return true
+	}
+	last := b.lastPass.Load()
+	if b.rand()*float64(req+1) >= num {
+		// Admitted. Note it for the probe, but not on every call: an
+		// up-to-date lastPass within probeSlack is enough.
+		if now-last > b.probeSlack {
+			b.lastPass.Store(now)
+		}
+		return true
+	}
+	// A probe: nothing went through for a probe interval, so this one
+	// does, whatever the odds; one caller wins the interval.
+	if now-last >= b.probe && b.lastPass.CompareAndSwap(last, now) {
+		return true
+	}
+	s.rejected.Add(1)
+	return false
+}
+
+// Do calls fn with ctx if the breaker admits the call and records its
+// outcome; otherwise it returns an error matching [ErrServiceUnavailable]
+// without calling fn. It returns fn's error unchanged.
+//
+// Outcomes: nil and acceptable errors ([WithAcceptable]) are successes;
+// context.Canceled, and any error returned after the caller canceled ctx,
+// count as nothing, the caller having given up rather than the dependency
+// failed; context.DeadlineExceeded and every other error are failures. A panic in fn counts as a failure and goes on
+// unchanged to Do's caller, as does runtime.Goexit. If ctx is already done,
+// Do returns ctx.Err() without calling fn or recording anything.
+func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
+	return b.do(ctx, fn, nil)
+}
+
+// DoWithFallback is [Breaker.Do] with a fallback for rejected calls: when
+// the breaker rejects the call, DoWithFallback returns fallback(ctx, err),
+// err being the rejection. Errors of fn itself go back to the caller
+// unchanged, not through fallback.
+func (b *Breaker) DoWithFallback(ctx context.Context, fn func(context.Context) error, fallback func(context.Context, error) error) error {
+	return b.do(ctx, fn, fallback)
+}
+
+func (b *Breaker) do(ctx context.Context, fn func(context.Context) error, fallback func(context.Context, error) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := b.now()
+	if !b.admit(now) {
+		if fallback != nil {
+			return fallback(ctx, b.rejectErr)
+		}
+		return b.rejectErr
+	}
+	p := Promise{b: b, start: now}
+	finished := false
+	defer func() {
+		if !finished { // fn panicked or called runtime.Goexit
+			p.Reject()
+		}
+	}()
+	err := fn(ctx)
+	finished = true
+	if err != nil && ctx.Err() == context.Canceled {
+		return err
+	}
+	p.Done(err)
+	return err
+}
+
+// Stats returns a snapshot of the breaker's rolling window.
+func (b *Breaker) Stats() Stats {
+	now := b.now()
+	if now >= b.cur.Load().end.Load() {
+		b.roll(now, true)
+	}
+	b.mu.Lock()
+	var st Stats
+	for i := range b.slots {
+		s := &b.slots[i]
+		r, a := unpack(s.outcome.Load())
+		st.Requests += r
+		st.Accepts += a
+		st.Rejections += int64(s.rejected.Load())
+	}
+	b.mu.Unlock()
+	st.Calls = st.Requests + st.Rejections
+	st.Probability = b.probability(st.Requests, st.Accepts)
+	st.Throttling = b.throttling.Load()
+	return st
+}

@@ -1,0 +1,328 @@
+package breaker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// Clock tells the time. [WithClock] injects one so tests can drive a
+// breaker deterministically; any type with this method fits, so one fake
+// clock serves every levee module.
+type Clock interface {
+	Now() time.Time
+}
+
+// Defaults of the tunables, after the Google SRE book's client-side
+// throttling.
+const (
+	DefaultK             = 1.5
+	DefaultWindow        = 10 * time.Second
+	DefaultBuckets       = 40
+	DefaultProtection    = 5
+	DefaultProbeInterval = 500 * time.Millisecond
+	DefaultMaxBreakers   = 1024
+	DefaultIdleTimeout   = 10 * time.Minute
+)
+
+const (
+	minBucket  = time.Millisecond
+	maxBuckets = 1 << 16
+)
+
+// Option configures [New], [NewGroup] and [NewTransport]. Options are
+// values: the last of a kind wins. Breaker options fit all three
+// constructors; group options ([WithMaxBreakers], [WithIdleTimeout]) fit
+// [NewGroup] and [NewTransport]; transport options ([WithKey],
+// [WithFailureStatus]) fit [NewTransport] only. A constructor given an
+// option it cannot use returns an error rather than ignoring it.
+type Option func(*config)
+
+type config struct {
+	k          float64
+	window     time.Duration
+	buckets    int
+	protection float64
+	probe      time.Duration
+	slow       time.Duration
+	clock      Clock
+	rand       func() float64
+	acceptable func(error) bool
+	hook       func(Event)
+	name       string
+
+	maxBreakers int
+	idle        time.Duration
+
+	key     func(*http.Request) string
+	failure func(code int) bool
+
+	errs         []error
+	nameOpt      string // first option that only New accepts
+	groupOpt     string // first option that only NewGroup and NewTransport accept
+	transportOpt string // first option that only NewTransport accepts
+}
+
+func defaultConfig() config {
+	return config{
+		k:           DefaultK,
+		window:      DefaultWindow,
+		buckets:     DefaultBuckets,
+		protection:  DefaultProtection,
+		probe:       DefaultProbeInterval,
+		maxBreakers: DefaultMaxBreakers,
+		idle:        DefaultIdleTimeout,
+		key:         hostKey,
+		failure:     failureStatus,
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("breaker: "+format, args...))
+}
+
+func mark(slot *string, name string) {
+	if *slot == "" {
+		*slot = name
+	}
+}
+
+// build applies opts to the defaults and validates the result.
+func build(opts []Option) (config, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			c.fail("nil Option")
+			continue
+		}
+		o(&c)
+	}
+	if len(c.errs) > 0 {
+		return c, errors.Join(c.errs...)
+	}
+	if c.window/time.Duration(c.buckets) < minBucket {
+		return c, fmt.Errorf("breaker: window %v split into %d buckets gives buckets shorter than %v", c.window, c.buckets, minBucket)
+	}
+	return c, nil
+}
+
+// WithK sets the multiplier K of the throttling formula: the breaker
+// rejects only once requests exceed K times the accepts, so with K = 1.5 it
+// tolerates up to a third of the calls failing before it rejects any.
+// Smaller is more aggressive; K must be at least 1. Default [DefaultK].
+func WithK(k float64) Option {
+	return func(c *config) {
+		if !(k >= 1) || math.IsInf(k, 0) {
+			c.fail("K must be a finite number of at least 1, got %v", k)
+			return
+		}
+		c.k = k
+	}
+}
+
+// WithWindow sets the length of the rolling window the breaker remembers
+// outcomes over. It must be positive. Default [DefaultWindow].
+func WithWindow(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("window must be positive, got %v", d)
+			return
+		}
+		c.window = d
+	}
+}
+
+// WithBuckets sets how many buckets the window is split into; the window
+// slides one bucket at a time. It must be between 1 and 65536, and each
+// bucket at least a millisecond long. Default [DefaultBuckets].
+func WithBuckets(n int) Option {
+	return func(c *config) {
+		if n < 1 || n > maxBuckets {
+			c.fail("buckets must be between 1 and %d, got %d", maxBuckets, n)
+			return
+		}
+		c.buckets = n
+	}
+}
+
+// WithProtection sets how many failed requests in the window the breaker
+// lets pass before it rejects anything, so a quiet service is not throttled
+// by one or two errors. It must not be negative. Default
+// [DefaultProtection].
+func WithProtection(n float64) Option {
+	return func(c *config) {
+		if !(n >= 0) || math.IsInf(n, 0) {
+			c.fail("protection must be a finite number of at least 0, got %v", n)
+			return
+		}
+		c.protection = n
+	}
+}
+
+// WithProbeInterval sets the longest time the breaker goes without letting
+// a call through while it throttles: once that long has passed since the
+// last admitted call, the next call is admitted whatever the rejection
+// probability, so the breaker keeps learning whether the dependency has
+// recovered. It must be positive. Default [DefaultProbeInterval].
+func WithProbeInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("probe interval must be positive, got %v", d)
+			return
+		}
+		c.probe = d
+	}
+}
+
+// WithSlowCall makes a successful call that took longer than threshold
+// count as a failure: a dependency that answers, but too late, is failing
+// its callers. The threshold must be positive. By default duration does not
+// matter.
+func WithSlowCall(threshold time.Duration) Option {
+	return func(c *config) {
+		if threshold <= 0 {
+			c.fail("slow-call threshold must be positive, got %v", threshold)
+			return
+		}
+		c.slow = threshold
+	}
+}
+
+// WithClock sets the clock the breaker reads, one read per call (two with
+// [WithSlowCall]). By default it is the system's monotonic clock.
+func WithClock(clk Clock) Option {
+	return func(c *config) {
+		if clk == nil {
+			c.fail("nil Clock")
+			return
+		}
+		c.clock = clk
+	}
+}
+
+// WithRand sets the source of the random numbers in [0, 1) the breaker
+// draws from while it throttles. It is called concurrently unless the
+// breaker is used from one goroutine only. By default it is
+// math/rand/v2's Float64, which is safe for concurrent use and does not
+// lock.
+func WithRand(f func() float64) Option {
+	return func(c *config) {
+		if f == nil {
+			c.fail("nil rand function")
+			return
+		}
+		c.rand = f
+	}
+}
+
+// WithAcceptable marks errors that are answers rather than failures:
+// Elasticsearch's 404 for a missing document, go-redis's redis.Nil. A call
+// returning an error for which acceptable reports true counts as a success.
+// nil errors are always successes and the caller's own context.Canceled is
+// never a failure; context.DeadlineExceeded is a failure unless acceptable
+// says otherwise.
+func WithAcceptable(acceptable func(err error) bool) Option {
+	return func(c *config) {
+		if acceptable == nil {
+			c.fail("nil acceptable function")
+			return
+		}
+		c.acceptable = acceptable
+	}
+}
+
+// WithEventHook sets a function called when a breaker starts or stops
+// throttling. The state is checked once per bucket, so the hook runs at
+// most once per transition and at most once per bucket. It is called on the
+// goroutine of the call that noticed the change, outside any lock of the
+// breaker; it should return quickly.
+func WithEventHook(hook func(Event)) Option {
+	return func(c *config) {
+		if hook == nil {
+			c.fail("nil event hook")
+			return
+		}
+		c.hook = hook
+	}
+}
+
+// WithName names a breaker made by [New]; the name appears in its errors
+// and events. Breakers of a [Group] are named by their key instead.
+func WithName(name string) Option {
+	return func(c *config) {
+		mark(&c.nameOpt, "WithName")
+		c.name = name
+	}
+}
+
+// WithMaxBreakers bounds how many breakers a [Group] holds. When a new name
+// would exceed it, breakers idle for longer than the idle timeout go first,
+// then the one idle the longest. It must be at least 1. Default
+// [DefaultMaxBreakers]. A group option.
+func WithMaxBreakers(n int) Option {
+	return func(c *config) {
+		mark(&c.groupOpt, "WithMaxBreakers")
+		if n < 1 {
+			c.fail("max breakers must be at least 1, got %d", n)
+			return
+		}
+		c.maxBreakers = n
+	}
+}
+
+// WithIdleTimeout sets how long a breaker of a [Group] may go unused before
+// the group drops it; a dropped name gets a fresh breaker on its next use.
+// It must be positive. Default [DefaultIdleTimeout]. A group option.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		mark(&c.groupOpt, "WithIdleTimeout")
+		if d <= 0 {
+			c.fail("idle timeout must be positive, got %v", d)
+			return
+		}
+		c.idle = d
+	}
+}
+
+// WithKey sets how [NewTransport] picks the breaker for a request. By
+// default it is the request's host with port (req.URL.Host), one breaker
+// per host; key by index or path prefix for finer isolation. A transport
+// option.
+func WithKey(key func(req *http.Request) string) Option {
+	return func(c *config) {
+		mark(&c.transportOpt, "WithKey")
+		if key == nil {
+			c.fail("nil key function")
+			return
+		}
+		c.key = key
+	}
+}
+
+// WithFailureStatus sets which response status codes count as failures of
+// the server. By default those are 5xx and 429 Too Many Requests; every
+// other status, 404 included, is an answer and counts as a success. A
+// transport option.
+func WithFailureStatus(failure func(code int) bool) Option {
+	return func(c *config) {
+		mark(&c.transportOpt, "WithFailureStatus")
+		if failure == nil {
+			c.fail("nil failure-status function")
+			return
+		}
+		c.failure = failure
+	}
+}
+
+func hostKey(req *http.Request) string { return req.URL.Host }
+
+func failureStatus(code int) bool {
+	return code >= 500 || code == http.StatusTooManyRequests
+}
+
+// randFloat is the default random source; math/rand/v2's top-level
+// functions use a per-thread generator and never lock.
+func randFloat() float64 { return rand.Float64() }
