@@ -43,7 +43,9 @@ type SingleFlight[K comparable, V any] struct {
 
 // call is one execution of a function and its result.
 type call[V any] struct {
-	// wg is Done when the call has finished; callers of Do wait on it.
+	// wg is Done when the call has finished; callers of Do that join the
+	// call wait on it. It is armed (Add) only when the first of them joins,
+	// so an unshared call pays no atomic operation for it.
 	wg sync.WaitGroup
 	// done is closed when the call has finished. It is made, under
 	// SingleFlight.mu, only when a caller of DoContext takes part, so that
@@ -58,6 +60,8 @@ type call[V any] struct {
 	waiting   int  // callers still waiting; callers of Do never leave
 	finished  bool // the result fields below are final
 	abandoned bool // finished with no caller left waiting
+	forgotten bool // no longer in SingleFlight.m; saves finish a lookup
+	wgArmed   bool // wg.Add(1) was called
 
 	// Written by the goroutine running the function before finished is set,
 	// read-only afterwards.
@@ -65,9 +69,12 @@ type call[V any] struct {
 	err  error
 	perr *PanicError
 
-	// refs counts the goroutines that may still touch the call: the one
-	// running the function and every caller that has not read the result
-	// yet. The last one to let go recycles the call.
+	// refs counts the goroutines that may still touch the call, minus one:
+	// the one running the function and every caller that has not read the
+	// result yet. The last one to let go (refs drops to -1) recycles the
+	// call. Counting from zero means a fresh call needs no atomic store,
+	// and a call of Do that nobody joined is recycled without touching
+	// refs at all.
 	refs atomic.Int32
 }
 
@@ -85,14 +92,16 @@ func (g *SingleFlight[K, V]) Do(key K, fn func() (V, error)) (v V, shared bool, 
 		c.dups++
 		c.waiting++
 		c.refs.Add(1)
+		if !c.wgArmed {
+			c.wg.Add(1)
+			c.wgArmed = true
+		}
 		g.mu.Unlock()
 		c.wg.Wait()
 		return g.result(c)
 	}
-	c := g.newCall()
+	c := g.newCall() // the caller's own reference is implicit in refs == 0
 	c.waiting = 1
-	c.refs.Store(1)
-	c.wg.Add(1)
 	if g.m == nil {
 		g.m = make(map[K]*call[V])
 	}
@@ -100,6 +109,16 @@ func (g *SingleFlight[K, V]) Do(key K, fn func() (V, error)) (v V, shared bool, 
 	g.mu.Unlock()
 
 	g.run(c, key, fn)
+	if c.dups == 0 {
+		// Nobody joined, and nobody can now that the call is finished:
+		// this goroutine is the only one that ever held c.
+		v, err, perr := c.val, c.err, c.perr
+		g.recycle(c)
+		if perr != nil {
+			panic(perr)
+		}
+		return v, false, err
+	}
 	return g.result(c)
 }
 
@@ -126,9 +145,7 @@ func (g *SingleFlight[K, V]) DoContext(ctx context.Context, key K, fn func(ctx c
 	if ok {
 		c.dups++
 	} else {
-		c = g.newCall()
-		c.refs.Store(1) // the goroutine that runs fn
-		c.wg.Add(1)
+		c = g.newCall() // the goroutine that runs fn holds the implicit reference
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		c.cancel = cancel
 		if g.m == nil {
@@ -161,8 +178,9 @@ func (g *SingleFlight[K, V]) DoContext(ctx context.Context, key K, fn func(ctx c
 	}
 	c.waiting--
 	last := c.waiting == 0
-	if last && g.m[key] == c {
+	if last && !c.forgotten {
 		delete(g.m, key)
+		c.forgotten = true
 	}
 	g.mu.Unlock()
 	if last && c.cancel != nil {
@@ -177,7 +195,10 @@ func (g *SingleFlight[K, V]) DoContext(ctx context.Context, key K, fn func(ctx c
 // the call they joined, and that call is not cancelled.
 func (g *SingleFlight[K, V]) Forget(key K) {
 	g.mu.Lock()
-	delete(g.m, key)
+	if c, ok := g.m[key]; ok {
+		delete(g.m, key)
+		c.forgotten = true
+	}
 	g.mu.Unlock()
 }
 
@@ -190,14 +211,20 @@ func (g *SingleFlight[K, V]) newCall() *call[V] {
 
 // release drops one reference to c and recycles it when it was the last.
 func (g *SingleFlight[K, V]) release(c *call[V]) {
-	if c.refs.Add(-1) != 0 {
+	if c.refs.Add(-1) >= 0 {
 		return
 	}
+	c.refs.Store(0)
+	g.recycle(c)
+}
+
+// recycle clears c, which no goroutine holds any more, and pools it.
+func (g *SingleFlight[K, V]) recycle(c *call[V]) {
 	var zero V
 	c.val, c.err, c.perr = zero, nil, nil // do not keep the result alive
 	c.done, c.cancel = nil, nil
 	c.dups, c.waiting = 0, 0
-	c.finished, c.abandoned = false, false
+	c.finished, c.abandoned, c.forgotten, c.wgArmed = false, false, false, false
 	g.calls.Put(c)
 }
 
@@ -259,12 +286,12 @@ func (g *SingleFlight[K, V]) run(c *call[V], key K, fn func() (V, error)) {
 // finish publishes the outcome of c and wakes its callers.
 func (g *SingleFlight[K, V]) finish(c *call[V], key K) {
 	g.mu.Lock()
-	if g.m[key] == c {
+	if !c.forgotten {
 		delete(g.m, key)
 	}
 	c.finished = true
 	c.abandoned = c.waiting == 0
-	done := c.done
+	done, armed := c.done, c.wgArmed
 	g.mu.Unlock()
 	if c.cancel != nil {
 		c.cancel()
@@ -272,5 +299,7 @@ func (g *SingleFlight[K, V]) finish(c *call[V], key K) {
 	if done != nil {
 		close(done)
 	}
-	c.wg.Done()
+	if armed {
+		c.wg.Done()
+	}
 }
