@@ -79,7 +79,9 @@ const (
 // other. An Add whose time is older than the interval its bucket now holds
 // (possible only with [RollingWindow.AddAt] or a goroutine stalled for a
 // whole window between reading the clock and adding) is dropped, or counted
-// in the newer interval if the stall ends exactly during the claim.
+// in the newer interval if the stall ends exactly during the claim. For the
+// same reason, ReduceAt and SumAt at a time in the past see as empty any
+// interval whose slot a later Add has already reused.
 type RollingWindow struct {
 	epochs        []atomic.Int64 // epochs[i]: interval held by counters[i], or a marker
 	counters      []counters
