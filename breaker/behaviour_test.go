@@ -264,7 +264,7 @@ func TestErrorClassification(t *testing.T) {
 // Behaviour 6: a panic in the protected call is a failure and reaches the
 // caller unchanged.
 func TestPanicCountsAsFailureAndIsReraised(t *testing.T) {
-	b, err := breaker.New()
+	b, err := breaker.New(breaker.WithClock(newFakeClock()), breaker.WithRand(func() float64 { return 0.9999 }))
 	require.NoError(t, err)
 	type boom struct{ n int }
 	var got any
@@ -284,7 +284,7 @@ func TestPanicCountsAsFailureAndIsReraised(t *testing.T) {
 			_ = b.Do(context.Background(), func(context.Context) error { panic("again") })
 		}()
 	}
-	assert.Greater(t, b.Stats().Probability, 0.5)
+	assert.InDelta(t, (21-5)/22.0, b.Stats().Probability, 1e-9)
 }
 
 // Behaviour 7: with a slow-call threshold, a slow success is a failure.

@@ -1,0 +1,138 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/levee-go/levee/breaker"
+)
+
+func ExampleNew() {
+	b, err := breaker.New(breaker.WithK(2), breaker.WithWindow(5*time.Second))
+	fmt.Println(b != nil, err)
+
+	_, err = breaker.New(breaker.WithK(0.5))
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// breaker: K must be a finite number of at least 1, got 0.5
+}
+
+func ExampleBreaker_Do() {
+	b, err := breaker.New()
+	if err != nil {
+		panic(err)
+	}
+	err = b.Do(context.Background(), func(ctx context.Context) error {
+		return nil // call the dependency with ctx here
+	})
+	fmt.Println(err)
+
+	// A dependency that keeps failing gets throttled.
+	down := errors.New("connection refused")
+	rejected := 0
+	for range 100 {
+		err := b.Do(context.Background(), func(context.Context) error { return down })
+		if errors.Is(err, breaker.ErrServiceUnavailable) {
+			rejected++
+		}
+	}
+	fmt.Println("throttled:", rejected > 0)
+	// Output:
+	// <nil>
+	// throttled: true
+}
+
+func ExampleBreaker_DoWithFallback() {
+	b, err := breaker.New(breaker.WithRand(func() float64 { return 0 }))
+	if err != nil {
+		panic(err)
+	}
+	search := func(context.Context) error { return errors.New("503 service unavailable") }
+	fromCache := func(_ context.Context, err error) error {
+		fmt.Println("served from cache:", err)
+		return nil
+	}
+	for range 7 {
+		_ = b.DoWithFallback(context.Background(), search, fromCache)
+	}
+	// Output:
+	// served from cache: breaker: service unavailable
+}
+
+func ExampleBreaker_Allow() {
+	b, err := breaker.New()
+	if err != nil {
+		panic(err)
+	}
+	// For code that cannot be wrapped in a function, such as a callback
+	// API: ask first, report the outcome later.
+	p, err := b.Allow()
+	if err != nil {
+		fmt.Println("rejected:", err)
+		return
+	}
+	var callErr error // the outcome of the call made here
+	p.Done(callErr)   // or p.Accept() / p.Reject()
+	fmt.Printf("%+v\n", b.Stats())
+	// Output:
+	// {Calls:1 Requests:1 Accepts:1 Rejections:0 Probability:0 Throttling:false}
+}
+
+func ExampleWithAcceptable() {
+	errNotFound := errors.New("404 document not found")
+	b, err := breaker.New(breaker.WithAcceptable(func(err error) bool {
+		return errors.Is(err, errNotFound) // an answer, not a failure
+	}))
+	if err != nil {
+		panic(err)
+	}
+	for range 100 {
+		_ = b.Do(context.Background(), func(context.Context) error { return errNotFound })
+	}
+	st := b.Stats()
+	fmt.Println(st.Requests, st.Accepts, st.Rejections)
+	// Output: 100 100 0
+}
+
+func ExampleGroup() {
+	g, err := breaker.NewGroup(breaker.WithMaxBreakers(100), breaker.WithIdleTimeout(time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	// One breaker per index: a failing index does not throttle the others.
+	err = g.Do(context.Background(), "logs-2026.01", func(ctx context.Context) error {
+		return nil
+	})
+	fmt.Println(err, g.Len())
+	// Output: <nil> 1
+}
+
+func ExampleTransport() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		_, _ = io.WriteString(w, `{"tagline":"You Know, for Search"}`)
+	}))
+	defer srv.Close()
+
+	// With the Elasticsearch client:
+	//   es, err := elasticsearch.NewClient(elasticsearch.Config{
+	//       Transport: breaker.Transport(http.DefaultTransport),
+	//   })
+	client := &http.Client{Transport: breaker.Transport(http.DefaultTransport)}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	client.CloseIdleConnections()
+	fmt.Println(resp.StatusCode, string(body))
+	// Output: 200 {"tagline":"You Know, for Search"}
+}
