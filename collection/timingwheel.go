@@ -45,6 +45,9 @@ func (o tickChannelOption) applyTimingWheel(c *timingWheelConfig) {
 // it with [WithClock] and the same fake time to drive a wheel
 // deterministically in tests. The wheel never closes c. A nil c is refused
 // by the constructor.
+//
+// Without this option the wheel runs a time.Ticker of interval and, on each
+// of its ticks, reads its [Clock] to know which tick it is.
 func WithTickChannel(c <-chan time.Time) TimingWheelOption {
 	return tickChannelOption{c: c}
 }
@@ -374,7 +377,16 @@ func (tw *TimingWheel[K, V]) run() {
 		case <-tw.stop:
 			return
 		case now := <-tw.ticks:
-			due = tw.advance(tw.tickOf(now), due[:0])
+			// An injected tick carries its own time. The wheel's own
+			// ticker only signals: the tick number comes from the
+			// wheel's clock, so WithClock alone stays consistent.
+			var k int64
+			if tw.ticker != nil {
+				k = tw.tickSince(tw.elapsed())
+			} else {
+				k = tw.tickSince(now.Sub(tw.origin))
+			}
+			due = tw.advance(k, due[:0])
 			if len(due) == 0 {
 				continue
 			}
@@ -392,9 +404,9 @@ func (tw *TimingWheel[K, V]) fire(key K, value V) {
 	tw.execute(key, value)
 }
 
-// tickOf returns the number of the last tick at or before now.
-func (tw *TimingWheel[K, V]) tickOf(now time.Time) int64 {
-	d := now.Sub(tw.origin)
+// tickSince returns the number of the last tick at or before d after the
+// origin (floor division).
+func (tw *TimingWheel[K, V]) tickSince(d time.Duration) int64 {
 	k := int64(d / tw.interval)
 	if d < 0 && d%tw.interval != 0 {
 		k--

@@ -535,3 +535,23 @@ func TestTimingWheelSetTimerAllocatesNothing(t *testing.T) {
 	})
 	assert.Equal(t, 0.0, allocs)
 }
+
+// TestTimingWheelOwnTickerReadsClock runs the wheel's own ticker with a
+// manual clock: the ticker only signals, the tick number comes from the
+// clock, so nothing fires before the clock reaches the due tick.
+func TestTimingWheelOwnTickerReadsClock(t *testing.T) {
+	clock := &manualClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	origin := clock.Now()
+	seen := make(chan time.Time, 1)
+	tw, err := NewTimingWheel(time.Millisecond, 8, func(string, int) { seen <- clock.Now() }, WithClock(clock))
+	require.NoError(t, err)
+	defer tw.Stop()
+	require.NoError(t, tw.SetTimer("k", 0, 3*time.Millisecond))
+	clock.set(origin.Add(3 * time.Millisecond))
+	select {
+	case at := <-seen:
+		assert.Equal(t, origin.Add(3*time.Millisecond), at, "fired before the clock reached the due tick")
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the timer")
+	}
+}
