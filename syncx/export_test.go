@@ -23,13 +23,18 @@ func (g *SingleFlight[K, V]) Len() int {
 func (lc *LockedCalls[K, V]) Refs(key K) int {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	if e, ok := lc.m[key]; ok {
-		return e.refs
+	e, ok := lc.m[key]
+	if !ok {
+		return 0
 	}
-	return 0
+	n := 1
+	for w := e.head; w != nil; w = w.next {
+		n++
+	}
+	return n
 }
 
-// Len returns the number of keys held or waited for.
+// Len returns the number of keys held.
 func (lc *LockedCalls[K, V]) Len() int {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()

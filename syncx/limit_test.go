@@ -202,3 +202,17 @@ func TestLimitUnderLoad(t *testing.T) {
 	}
 	assert.False(t, l.TryAcquire())
 }
+
+func TestLimitFastPathAllocs(t *testing.T) {
+	l := newLimit(t, 4)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if l.TryAcquire() {
+			l.Release()
+		}
+		if l.Acquire(ctx) == nil {
+			l.Release()
+		}
+	})
+	assert.Equal(t, 0.0, allocs, "allocations per TryAcquire, Acquire and Release with permits free")
+}

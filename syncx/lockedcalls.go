@@ -2,6 +2,7 @@ package syncx
 
 import (
 	"context"
+	"runtime"
 	"sync"
 )
 
@@ -9,8 +10,7 @@ import (
 // [SingleFlight], nothing is shared: every caller runs its own function and
 // gets its own result, but never while another function for the same key is
 // running. Calls with different keys run in parallel. Callers waiting for a
-// key queue on a channel, which serves them in the order they blocked, so
-// none starves.
+// key are served first come, first served.
 //
 // A key takes memory only while someone holds or waits for it, so the set of
 // keys may be unbounded.
@@ -18,28 +18,41 @@ import (
 // The zero value is ready to use. A LockedCalls is safe for concurrent use
 // by multiple goroutines and must not be copied after first use.
 type LockedCalls[K comparable, V any] struct {
-	mu sync.Mutex         // guards m and the refs of its entries
-	m  map[K]*lockedEntry // keys held or waited for; lazily made
+	mu sync.Mutex         // guards m and every entry and waiter in it
+	m  map[K]*lockedEntry // keys held; lazily made
 
-	// entries recycles lockedEntry values, with their channel, once a key
-	// is no longer in use.
-	entries sync.Pool
+	// entries recycles lockedEntry values once a key is no longer held,
+	// waiters recycles lockedWaiter values with their channel: neither a
+	// free key nor a busy one costs an allocation in the steady state.
+	entries, waiters sync.Pool
 }
 
+// lockedEntry is a held key and the callers queued for it. An entry exists
+// exactly while its key is held: the last holder with nobody queued
+// removes it.
 type lockedEntry struct {
-	// token has room for one value; the caller that put it there holds the
-	// key. Blocked senders are queued first come, first served.
-	token chan struct{}
-	refs  int // callers holding or waiting for the key; guarded by LockedCalls.mu
+	head, tail *lockedWaiter // callers blocked on the key, first come first
+}
+
+// lockedWaiter is one caller blocked on a held key.
+type lockedWaiter struct {
+	// ready receives one token when the key is handed over. A token
+	// rather than a close, so that the channel can be used again.
+	ready      chan struct{}
+	granted    bool          // the key was handed over
+	prev, next *lockedWaiter // queue links
 }
 
 // Do waits until no other call for key is running, then runs fn and returns
 // its results. A panic in fn releases the key and reaches the caller as
 // usual.
 func (lc *LockedCalls[K, V]) Do(key K, fn func() (V, error)) (V, error) {
-	e := lc.acquire(key)
-	e.token <- struct{}{}
-	defer lc.release(key, e)
+	e, w := lc.lock(key)
+	if w != nil {
+		<-w.ready
+		lc.waiters.Put(w)
+	}
+	defer lc.unlock(key, e)
 	return fn()
 }
 
@@ -51,53 +64,101 @@ func (lc *LockedCalls[K, V]) DoContext(ctx context.Context, key K, fn func() (V,
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	e := lc.acquire(key)
-	select {
-	case e.token <- struct{}{}:
-	case <-ctx.Done():
-		lc.unref(key, e)
-		return zero, ctx.Err()
+	e, w := lc.lock(key)
+	if w != nil {
+		select {
+		case <-w.ready:
+			lc.waiters.Put(w)
+		case <-ctx.Done():
+			lc.mu.Lock()
+			if !w.granted {
+				e.remove(w)
+				lc.mu.Unlock()
+				lc.waiters.Put(w)
+				return zero, ctx.Err()
+			}
+			// The key arrived as ctx ended: pass it on.
+			lc.mu.Unlock()
+			<-w.ready // the token is sent right after granted is set
+			lc.waiters.Put(w)
+			lc.unlock(key, e)
+			return zero, ctx.Err()
+		}
 	}
-	defer lc.release(key, e)
+	defer lc.unlock(key, e)
 	return fn()
 }
 
-// acquire registers the caller's interest in key.
-func (lc *LockedCalls[K, V]) acquire(key K) *lockedEntry {
+// lockedSpins is how many times lock yields before queuing behind a key
+// held by a caller that nobody waits for yet.
+const lockedSpins = 4
+
+// lock takes key if it is free (w == nil) or queues the caller for it (the
+// key is the caller's once w.ready is closed).
+func (lc *LockedCalls[K, V]) lock(key K) (e *lockedEntry, w *lockedWaiter) {
 	lc.mu.Lock()
-	e, ok := lc.m[key]
-	if !ok {
+	e, held := lc.m[key]
+	for spin := 0; held && e.head == nil && spin < lockedSpins; spin++ {
+		// Held, nobody queued: the holder is likely about to finish, and
+		// parking costs more than a few yields.
+		lc.mu.Unlock()
+		runtime.Gosched()
+		lc.mu.Lock()
+		e, held = lc.m[key]
+	}
+	if !held {
 		e, _ = lc.entries.Get().(*lockedEntry)
 		if e == nil {
-			e = &lockedEntry{token: make(chan struct{}, 1)}
+			e = new(lockedEntry)
 		}
 		if lc.m == nil {
 			lc.m = make(map[K]*lockedEntry)
 		}
 		lc.m[key] = e
-	}
-	e.refs++
-	lc.mu.Unlock()
-	return e
-}
-
-// release gives up the key held by the caller.
-func (lc *LockedCalls[K, V]) release(key K, e *lockedEntry) {
-	<-e.token
-	lc.unref(key, e)
-}
-
-// unref drops the caller's interest in key, forgetting the key when no one
-// holds or waits for it any more.
-func (lc *LockedCalls[K, V]) unref(key K, e *lockedEntry) {
-	lc.mu.Lock()
-	e.refs--
-	if e.refs > 0 {
 		lc.mu.Unlock()
+		return e, nil
+	}
+	w, _ = lc.waiters.Get().(*lockedWaiter)
+	if w == nil {
+		w = &lockedWaiter{ready: make(chan struct{}, 1)}
+	}
+	w.granted = false
+	w.prev = e.tail
+	if e.tail != nil {
+		e.tail.next = w
+	} else {
+		e.head = w
+	}
+	e.tail = w
+	lc.mu.Unlock()
+	return e, w
+}
+
+// unlock hands key to the first caller queued for it, or frees it.
+func (lc *LockedCalls[K, V]) unlock(key K, e *lockedEntry) {
+	lc.mu.Lock()
+	if w := e.head; w != nil {
+		e.remove(w)
+		w.granted = true
+		lc.mu.Unlock()
+		w.ready <- struct{}{} // never blocks: room for one, sent once
 		return
 	}
 	delete(lc.m, key)
 	lc.mu.Unlock()
-	// The token is empty: the last holder took its value back.
-	lc.entries.Put(e)
+	lc.entries.Put(e) // its queue is empty
+}
+
+func (e *lockedEntry) remove(w *lockedWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		e.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		e.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
 }

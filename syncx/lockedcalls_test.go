@@ -64,9 +64,9 @@ func TestLockedCallsKeysIndependent(t *testing.T) {
 	assert.Equal(t, 0, lc.Len())
 }
 
-// TestLockedCallsQueued checks that every caller queued behind a held key
-// runs once the key is released.
-func TestLockedCallsQueued(t *testing.T) {
+// TestLockedCallsOrder checks that callers queued behind a held key run
+// first come, first served, whichever method they called.
+func TestLockedCallsOrder(t *testing.T) {
 	var lc syncx.LockedCalls[string, int]
 	release := make(chan struct{})
 	go lc.Do("k", func() (int, error) { <-release; return 0, nil })
@@ -78,7 +78,12 @@ func TestLockedCallsQueued(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			lc.Do("k", func() (int, error) { order <- i; return i, nil })
+			fn := func() (int, error) { order <- i; return i, nil }
+			if i%2 == 0 {
+				lc.Do("k", fn)
+			} else {
+				lc.DoContext(context.Background(), "k", fn)
+			}
 		}(i)
 		waitFor(t, "caller to queue", func() bool { return lc.Refs("k") == i+2 })
 	}
@@ -89,7 +94,8 @@ func TestLockedCallsQueued(t *testing.T) {
 	for i := range order {
 		got = append(got, i)
 	}
-	assert.ElementsMatch(t, []int{0, 1, 2, 3}, got)
+	assert.Equal(t, []int{0, 1, 2, 3}, got)
+	assert.Equal(t, 0, lc.Len())
 }
 
 func TestLockedCallsDoContextCancel(t *testing.T) {
@@ -134,4 +140,63 @@ func TestLockedCallsPanicReleasesKey(t *testing.T) {
 	v, err := lc.Do("k", func() (int, error) { return 3, nil })
 	assert.NoError(t, err)
 	assert.Equal(t, 3, v)
+}
+
+// TestLockedCallsStress mixes Do, DoContext and cancellations on a few keys
+// and checks mutual exclusion per key and that every key is freed.
+func TestLockedCallsStress(t *testing.T) {
+	var lc syncx.LockedCalls[int, int]
+	const nkeys = 3
+	var inFlight [nkeys]atomic.Int32
+	var ran atomic.Int32
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				k := (w + i) % nkeys
+				fn := func() (int, error) {
+					if n := inFlight[k].Add(1); n != 1 {
+						t.Errorf("key %d: %d calls at once", k, n)
+					}
+					runtimeYield()
+					inFlight[k].Add(-1)
+					ran.Add(1)
+					return k, nil
+				}
+				if i%2 == 0 {
+					v, err := lc.Do(k, fn)
+					assert.NoError(t, err)
+					assert.Equal(t, k, v)
+					continue
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				go cancel()
+				if v, err := lc.DoContext(ctx, k, fn); err == nil {
+					assert.Equal(t, k, v)
+				} else {
+					assert.ErrorIs(t, err, context.Canceled)
+				}
+				cancel()
+			}
+		}(w)
+	}
+	wg.Wait()
+	assert.GreaterOrEqual(t, ran.Load(), int32(8*300/2))
+	assert.Equal(t, 0, lc.Len())
+}
+
+func TestLockedCallsAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled values at random")
+	}
+	var lc syncx.LockedCalls[int, int]
+	i := 0
+	fn := func() (int, error) { return 1, nil }
+	allocs := testing.AllocsPerRun(1000, func() {
+		lc.Do(i%16, fn)
+		i++
+	})
+	assert.Equal(t, 0.0, allocs, "allocations per uncontended Do")
 }

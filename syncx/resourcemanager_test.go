@@ -130,23 +130,30 @@ func TestResourceManagerClose(t *testing.T) {
 }
 
 func TestResourceManagerCloseDuringCreate(t *testing.T) {
-	var m syncx.ResourceManager[string, *conn]
-	started, release := make(chan struct{}), make(chan struct{})
-	made := &conn{}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := m.Get("k", func() (*conn, error) {
-			close(started)
-			<-release
-			return made, nil
-		})
-		errc <- err
-	}()
-	<-started
-	require.NoError(t, m.Close())
-	close(release)
-	assert.ErrorIs(t, <-errc, syncx.ErrClosed)
-	assert.Equal(t, int32(1), made.closes.Load(), "a resource made after Close is closed")
+	errClose := errors.New("close failed")
+	for _, closeErr := range []error{nil, errClose} {
+		var m syncx.ResourceManager[string, *conn]
+		started, release := make(chan struct{}), make(chan struct{})
+		made := &conn{closeErr: closeErr}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := m.Get("k", func() (*conn, error) {
+				close(started)
+				<-release
+				return made, nil
+			})
+			errc <- err
+		}()
+		<-started
+		require.NoError(t, m.Close())
+		close(release)
+		err := <-errc
+		assert.ErrorIs(t, err, syncx.ErrClosed)
+		if closeErr != nil {
+			assert.ErrorIs(t, err, closeErr)
+		}
+		assert.Equal(t, int32(1), made.closes.Load(), "a resource made after Close is closed")
+	}
 }
 
 func TestResourceManagerCreatePanics(t *testing.T) {
