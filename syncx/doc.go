@@ -46,8 +46,8 @@
 //     [context.WithTimeout] context; a context also carries cancellation,
 //     which a timeout alone does not.
 //
-// Left out on purpose: SpinLock (spinning with Gosched loses to
-// [sync.Mutex], which already spins briefly before parking), and the
+// Left out on purpose: SpinLock (an unbounded Gosched loop; [sync.Mutex]
+// already spins briefly before parking, and does not starve anyone), and the
 // reference-counted and self-healing resource holders (RefResource,
 // ManagedResource) and the object Pool, which are too specific to earn a
 // place next to [sync.Pool] and [ResourceManager]. A DoChan-style form of

@@ -23,7 +23,9 @@ var ErrClosed = errors.New("syncx: resource manager closed")
 // the panic is raised again elsewhere.
 //
 // A recovered PanicError unwraps to the original value when that value is an
-// error, so errors.Is and errors.As see through it.
+// error, so errors.Is and errors.As see through it. The same PanicError is
+// raised in every caller; it is never modified and may be shared between
+// goroutines.
 type PanicError struct {
 	// Value is what the function passed to panic.
 	Value any
