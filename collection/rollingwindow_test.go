@@ -302,3 +302,46 @@ func TestRollingWindowAddAllocatesNothing(t *testing.T) {
 	})
 	assert.Equal(t, 0.0, allocs)
 }
+
+// TestRollingWindowRacingClock runs Adds, reads and a moving clock at once,
+// for the race detector. Every read must stay within what was added.
+func TestRollingWindowRacingClock(t *testing.T) {
+	clock := newFakeClock()
+	w, err := collection.NewRollingWindow(3, time.Millisecond, collection.WithClock(clock))
+	require.NoError(t, err)
+	const writers, perWriter = 4, 2000
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				w.Add(1)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	var readerWG sync.WaitGroup
+	readerWG.Add(1)
+	var maxCount int64
+	go func() {
+		defer readerWG.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			clock.Advance(300 * time.Microsecond)
+			_, count := w.Sum()
+			if count > maxCount {
+				maxCount = count
+			}
+			w.Reduce(func(collection.Bucket) {})
+		}
+	}()
+	wg.Wait()
+	close(done)
+	readerWG.Wait()
+	assert.LessOrEqual(t, maxCount, int64(writers*perWriter))
+}

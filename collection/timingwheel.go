@@ -67,7 +67,10 @@ func WithTickChannel(c <-chan time.Time) TimingWheelOption {
 // time on its [Clock]. A timer set with delay d at time now fires on the first
 // tick at or after now+d: never early, at most one interval late. A delay
 // shorter than the time to the next tick (zero and negative included) fires
-// on the next tick. If the ticker goroutine falls behind (a busy machine,
+// on the next tick. Because a callback runs after its tick, a callback that
+// sets its own key again with delay d is due d after that moment: a task
+// re-armed this way every period drifts by up to one interval per period.
+// If the ticker goroutine falls behind (a busy machine,
 // ticks dropped by the time.Ticker), the next tick it sees catches up every
 // tick in between: all their tasks fire, dispatched in tick order, and tasks
 // due on the same tick are dispatched in the order they were set.
