@@ -70,10 +70,11 @@ func WithTickChannel(c <-chan time.Time) TimingWheelOption {
 // on the next tick. Because a callback runs after its tick, a callback that
 // sets its own key again with delay d is due d after that moment: a task
 // re-armed this way every period drifts by up to one interval per period.
-// If the ticker goroutine falls behind (a busy machine,
-// ticks dropped by the time.Ticker), the next tick it sees catches up every
-// tick in between: all their tasks fire, dispatched in tick order, and tasks
-// due on the same tick are dispatched in the order they were set.
+//
+// If the ticker goroutine falls behind (a busy machine, ticks dropped by the
+// time.Ticker), the next tick it sees catches up every tick in between: all
+// their tasks fire, dispatched in tick order, and tasks due on the same tick
+// are dispatched in the order they were set.
 //
 // # Execution
 //
@@ -96,9 +97,10 @@ type TimingWheel[K comparable, V any] struct {
 	ticker   *time.Ticker // nil with WithTickChannel
 
 	mu     sync.Mutex              // guards the fields below
-	slots  []timerList[K, V]       // slots[tick % nslots]: timers due on such ticks
+	slots  []timerList[K, V]       // slots[tick&mask]: timers due on such ticks
 	timers map[K]*timerEntry[K, V] // pending timers by key
 	free   *timerEntry[K, V]       // recycled entries, linked by next
+	nfree  int                     // length of free, at most maxFree
 	ticked int64                   // last tick processed
 	closed bool
 
@@ -324,7 +326,7 @@ func (tw *TimingWheel[K, V]) Stop() {
 		tw.closed = true
 		clear(tw.timers)
 		clear(tw.slots)
-		tw.free = nil
+		tw.free, tw.nfree = nil, 0
 		tw.mu.Unlock()
 		close(tw.stop)
 	})
@@ -350,11 +352,16 @@ func (tw *TimingWheel[K, V]) schedule(t *timerEntry[K, V], due int64) {
 	tw.slots[tw.slot(due)].pushBack(t)
 }
 
+// maxFree bounds the free list, so a burst of timers does not pin its
+// memory forever, while steady churn reuses entries without allocating.
+const maxFree = 4096
+
 // newEntry takes an entry from the free list, or allocates one. Requires
 // tw.mu.
 func (tw *TimingWheel[K, V]) newEntry() *timerEntry[K, V] {
 	if t := tw.free; t != nil {
 		tw.free = t.next
+		tw.nfree--
 		t.next = nil
 		return t
 	}
@@ -362,10 +369,14 @@ func (tw *TimingWheel[K, V]) newEntry() *timerEntry[K, V] {
 }
 
 // release zeroes t (so the wheel keeps no key or value alive) and puts it
-// on the free list. Requires tw.mu.
+// on the free list, if there is room. Requires tw.mu.
 func (tw *TimingWheel[K, V]) release(t *timerEntry[K, V]) {
-	*t = timerEntry[K, V]{next: tw.free}
-	tw.free = t
+	*t = timerEntry[K, V]{}
+	if tw.nfree < maxFree {
+		t.next = tw.free
+		tw.free = t
+		tw.nfree++
+	}
 }
 
 // run is the ticker goroutine.
@@ -398,6 +409,9 @@ func (tw *TimingWheel[K, V]) run() {
 				go tw.fire(d.key, d.value)
 			}
 			clear(due) // keep no key or value alive until the next tick
+			if cap(due) > maxFree {
+				due = nil // do not pin the memory of a burst
+			}
 		}
 	}
 }

@@ -555,3 +555,24 @@ func TestTimingWheelOwnTickerReadsClock(t *testing.T) {
 		t.Fatal("timed out waiting for the timer")
 	}
 }
+
+// TestTimingWheelFreeListBounded checks that removed entries are recycled
+// but a burst does not keep more than maxFree of them.
+func TestTimingWheelFreeListBounded(t *testing.T) {
+	h := newWheelHarness(t, 8)
+	for i := 0; i < maxFree+10; i++ {
+		require.NoError(t, h.tw.SetTimer(fmt.Sprint(i), i, testInterval))
+	}
+	for i := 0; i < maxFree+10; i++ {
+		require.NoError(t, h.tw.RemoveTimer(fmt.Sprint(i)))
+	}
+	h.tw.mu.Lock()
+	assert.Equal(t, maxFree, h.tw.nfree)
+	h.tw.mu.Unlock()
+	require.NoError(t, h.tw.SetTimer("x", 1, testInterval))
+	h.tw.mu.Lock()
+	assert.Equal(t, maxFree-1, h.tw.nfree)
+	h.tw.mu.Unlock()
+	h.tick(1)
+	assert.Equal(t, []string{"x"}, h.firedKeys())
+}
