@@ -80,8 +80,10 @@ type call[V any] struct {
 
 // Do runs fn once for key and returns its results to every caller that asks
 // for key while it runs. The first caller runs fn on its own goroutine; the
-// others block until it returns. shared reports whether the result was handed
-// to more than one caller (it is the same for all of them).
+// others block until it returns. shared reports whether more than one
+// caller took part in the call, and so received (or, for a DoContext caller
+// that left early, would have received) the same result; it is the same for
+// every caller of one call.
 //
 // If fn panics, Do panics with a [*PanicError] in every caller. If fn calls
 // [runtime.Goexit], the first caller's goroutine exits and the others get
