@@ -58,7 +58,8 @@ const (
 // that contains "now" is the current bucket, and a read covers the current
 // bucket and the size-1 before it (see [WithIgnoreCurrentBucket]).
 //
-// A RollingWindow is safe for concurrent use by multiple goroutines. It takes
+// Create one with [NewRollingWindow]; the zero value is not usable. A
+// RollingWindow is safe for concurrent use by multiple goroutines. It takes
 // no lock: [RollingWindow.Add] costs one clock read and a few atomic
 // operations, and allocates nothing.
 //

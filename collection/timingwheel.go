@@ -57,7 +57,8 @@ func WithTickChannel(c <-chan time.Time) TimingWheelOption {
 // number of slots, so setting, moving and removing a timer costs O(1) and a
 // tick only looks at one slot.
 //
-// A TimingWheel is safe for concurrent use by multiple goroutines. Its
+// Create one with [NewTimingWheel]; the zero value is not usable. A
+// TimingWheel is safe for concurrent use by multiple goroutines. Its
 // methods take a short mutex that the ticker goroutine also takes to collect
 // due tasks; no call waits for the ticker goroutine.
 //
