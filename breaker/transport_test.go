@@ -168,7 +168,9 @@ func TestTransportCallerCancellationIsNeutral(t *testing.T) {
 func TestTransportOptions(t *testing.T) {
 	stub := &stubTransport{}
 	stub.status.Store(404)
-	byIndex := func(r *http.Request) string { return r.URL.Host + "/" + strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0] }
+	byIndex := func(r *http.Request) string {
+		return r.URL.Host + "/" + strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
+	}
 	rt, err := breaker.NewTransport(stub,
 		breaker.WithKey(byIndex),
 		breaker.WithFailureStatus(func(code int) bool { return code >= 400 }),
