@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,8 +91,8 @@ type Breaker struct {
 	probeSlack int64 // how stale lastPass may get, ns
 	slow       int64 // slow-call threshold, ns; 0: off
 	start      time.Time
-	clock      Clock // nil: the monotonic clock
-	rand       func() float64
+	clock      Clock          // nil: the monotonic clock
+	rand       func() float64 // nil: math/rand/v2
 	acceptable func(error) bool
 	hook       func(Event)
 	name       string
@@ -138,9 +139,6 @@ func newBreaker(c *config, name string) *Breaker {
 		name:       name,
 		rejectErr:  ErrServiceUnavailable,
 		slots:      make([]slot, c.buckets),
-	}
-	if b.rand == nil {
-		b.rand = randFloat
 	}
 	if name != "" {
 		b.rejectErr = &RejectedError{Name: name}
@@ -316,8 +314,16 @@ func (b *Breaker) admit(now int64) bool {
 	if num <= 0 {
 		return true
 	}
+	var draw float64
+	if b.rand == nil {
+		// math/rand/v2's per-thread generator, called directly: a
+		// float in [0, 1) from its top 53 bits.
+		draw = float64(rand.Uint64()>>11) * 0x1p-53
+	} else {
+		draw = b.rand()
+	}
 	last := b.lastPass.Load()
-	if b.rand()*float64(req+1) >= num {
+	if draw*float64(req+1) >= num {
 		// Admitted. Note it for the probe, but not on every call: an
 		// up-to-date lastPass within probeSlack is enough.
 		if now-last > b.probeSlack {

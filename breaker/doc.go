@@ -59,6 +59,18 @@
 // window, after a dip well below that while the failures of the outage's
 // first seconds are still in the window.
 //
+// # How fast it reacts
+//
+// The window's successes vouch for the dependency: after a healthy spell
+// at a steady rate, a total outage starts throttling once the failures
+// exceed (K−1)·accepts + protection, about a third of a window (3.3 s)
+// into it, and the share admitted then falls over the rest of the window as
+// the successes leave it. After a long outage the breaker opens up again
+// about a second after the dependency heals; after a short one it can take
+// up to a window, until the failures admitted while it was tripping have
+// left the window. A shorter window ([WithWindow]) reacts faster both ways,
+// on fewer samples.
+//
 // Outcomes: a nil error, and an error marked acceptable with
 // [WithAcceptable] (a 404 from Elasticsearch, redis.Nil), is a success. A
 // call the caller canceled (context.Canceled) counts as nothing: it says

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -322,7 +321,3 @@ func hostKey(req *http.Request) string { return req.URL.Host }
 func failureStatus(code int) bool {
 	return code >= 500 || code == http.StatusTooManyRequests
 }
-
-// randFloat is the default random source; math/rand/v2's top-level
-// functions use a per-thread generator and never lock.
-func randFloat() float64 { return rand.Float64() }
