@@ -18,7 +18,8 @@ var ErrServiceUnavailable = errors.New("breaker: service unavailable")
 // [Group], of [Transport], or one made with [WithName]). It says whose
 // breaker rejected the call and matches [ErrServiceUnavailable] with
 // [errors.Is]. A breaker builds its RejectedError once, so rejecting
-// costs no allocation.
+// costs no allocation; it is never modified, so it is safe to share
+// between goroutines.
 type RejectedError struct {
 	Name string // the breaker's name: a host for Transport
 }
@@ -39,14 +40,14 @@ type Event struct {
 	Time        time.Time // when the change was seen, on the breaker's clock
 }
 
-// Stats is a snapshot of a breaker's rolling window.
+// Stats is a snapshot of a breaker's rolling window, a plain value.
 type Stats struct {
 	Calls       int64   // Requests + Rejections
 	Requests    int64   // calls that reached the dependency and reported an outcome
 	Accepts     int64   // requests that succeeded
 	Rejections  int64   // calls the breaker rejected locally
 	Probability float64 // probability that the next call is rejected
-	Throttling  bool    // state as last reported to the event hook
+	Throttling  bool    // throttling state, evaluated once per bucket as for the event hook
 }
 
 // slot is one bucket of the rolling window, padded to a cache line of its
@@ -107,7 +108,7 @@ type Breaker struct {
 	throttling atomic.Bool // written under mu
 }
 
-// New returns a breaker configured by opts, or an error naming the first
+// New returns a breaker configured by opts, or an error describing every
 // invalid option.
 func New(opts ...Option) (*Breaker, error) {
 	c, err := build(opts)
@@ -242,7 +243,8 @@ func (b *Breaker) probability(req, acc int64) float64 {
 // dependency. The zero Promise (returned with a rejection) does nothing.
 //
 // A Promise is a small value rather than a pointer so that admitting a
-// call does not allocate. It may be passed to another goroutine.
+// call does not allocate. It may be settled on another goroutine than the
+// one that called Allow, once.
 type Promise struct {
 	b     *Breaker
 	start int64

@@ -10,7 +10,8 @@ import (
 
 // Clock tells the time. [WithClock] injects one so tests can drive a
 // breaker deterministically; any type with this method fits, so one fake
-// clock serves every levee module.
+// clock serves every levee module. A Clock must be safe for concurrent use
+// if the breaker is.
 type Clock interface {
 	Now() time.Time
 }
@@ -37,7 +38,8 @@ const (
 // constructors; group options ([WithMaxBreakers], [WithIdleTimeout]) fit
 // [NewGroup] and [NewTransport]; transport options ([WithKey],
 // [WithFailureStatus]) fit [NewTransport] only. A constructor given an
-// option it cannot use returns an error rather than ignoring it.
+// option it cannot use returns an error rather than ignoring it. An Option
+// holds no state: one may configure any number of constructors.
 type Option func(*config)
 
 type config struct {

@@ -254,3 +254,39 @@ func BenchmarkBreakerReject(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBreakerGroupDo: the wrapping form on a breaker looked up by
+// name among 16, as per-host or per-index breakers are. go-zero keeps its
+// named breakers in a package-level registry.
+func BenchmarkBreakerGroupDo(b *testing.B) {
+	names := make([]string, 16)
+	for i := range names {
+		names[i] = "es-" + string(rune('a'+i)) + ":9200"
+	}
+	b.Run("levee", func(b *testing.B) {
+		g, err := breaker.NewGroup(breaker.WithWindow(window), breaker.WithBuckets(buckets))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		fn := func(context.Context) error { return nil }
+		parallelNamed(b, names, func(name string) { _ = g.Do(ctx, name, fn) })
+	})
+	b.Run("gozero", func(b *testing.B) {
+		fn := func() error { return nil }
+		parallelNamed(b, names, func(name string) { _ = zero.Do(name, fn) })
+	})
+}
+
+// parallelNamed is parallel cycling through names, each goroutine on its own.
+func parallelNamed(b *testing.B, names []string, op func(name string)) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			op(names[i%len(names)])
+			i++
+		}
+	})
+}
