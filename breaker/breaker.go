@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -50,29 +51,55 @@ type Stats struct {
 	Throttling  bool    // throttling state, evaluated once per bucket as for the event hook
 }
 
-// slot is one bucket of the rolling window, padded to a cache line of its
-// own: the current slot is written by every finishing call.
+// slot is one bucket of the rolling window. The counts of the bucket in
+// progress live in the breaker's striped counters; a slot receives its
+// totals when its bucket is over. While its bucket is current, the slot
+// also carries what calls need to decide, computed once at rollover; it is
+// written only then, so it stays in every core's cache.
 type slot struct {
-	// outcome packs the calls that reached the dependency (low 32 bits)
-	// and those of them that succeeded (high 32 bits), so that recording
-	// an outcome is a single atomic add.
-	outcome  atomic.Uint64
-	rejected atomic.Uint64 // calls rejected locally, for Stats only
 	// Written by the goroutine that makes this slot current, before it
-	// publishes the slot; read by calls that find it current.
+	// publishes it.
 	idx     atomic.Int64 // absolute bucket number
 	end     atomic.Int64 // offset from start at which the bucket ends, ns
 	prevReq atomic.Int64 // requests in the completed buckets of the window
 	prevAcc atomic.Int64 // accepts in the completed buckets of the window
-	_       [16]byte
+	// budget is how many failures the current bucket may collect before a
+	// call must look closer: while failures <= budget the rejection
+	// probability is 0 whatever the bucket's successes, since K >= 1.
+	budget atomic.Int64
+
+	// Totals of the bucket once it is over; guarded by Breaker.mu.
+	req, acc, rej int64
 }
 
-const (
-	oneRequest = 1
-	oneAccept  = 1<<32 | 1
-)
+// stripes spreads the counters of the bucket in progress over this many
+// cache lines, so that calls finishing at once on different cores seldom
+// write the same line. A power of two.
+const stripes = 4
 
-func unpack(o uint64) (req, acc int64) { return int64(uint32(o)), int64(o >> 32) }
+// counter is an atomic counter alone on its cache line.
+type counter struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// stripe picks the counter of a call from its clock reading: Fibonacci
+// hashing of the nanoseconds spreads calls evenly and costs a multiply.
+func stripe(now int64) int { return int(uint64(now) * 0x9E3779B97F4A7C15 >> 62) }
+
+func sum(cs *[stripes]counter) (n int64) {
+	for i := range cs {
+		n += cs[i].n.Load()
+	}
+	return n
+}
+
+func swap(cs *[stripes]counter) (n int64) {
+	for i := range cs {
+		n += cs[i].n.Swap(0)
+	}
+	return n
+}
 
 // Breaker is an adaptive client-side throttle for one dependency: it
 // rejects calls locally, with a probability that grows as the
@@ -103,6 +130,11 @@ type Breaker struct {
 	_        [64]byte
 	lastPass atomic.Int64 // offset of the last admitted call while throttling, ns
 	_        [56]byte
+
+	// Counts of the bucket in progress, moved into its slot at rollover.
+	fails counter          // admitted calls that failed: rare while healthy
+	accs  [stripes]counter // admitted calls that succeeded
+	rejs  [stripes]counter // calls rejected locally, for Stats only
 
 	mu         sync.Mutex  // serialises rollovers; the hot path only TryLocks it
 	throttling atomic.Bool // written under mu
@@ -151,6 +183,7 @@ func newBreaker(c *config, name string) *Breaker {
 	}
 	s := &b.slots[0]
 	s.end.Store(b.width)
+	s.budget.Store(budget(b.protection))
 	b.cur.Store(s)
 	return b
 }
@@ -189,29 +222,34 @@ func (b *Breaker) roll(now int64, wait bool) {
 	} else if !b.mu.TryLock() {
 		return
 	}
-	c := b.cur.Load().idx.Load()
+	cs := b.cur.Load()
+	c := cs.idx.Load()
 	idx := now / b.width
 	if idx <= c {
 		b.mu.Unlock()
 		return
 	}
+	// The counts so far belong to bucket c; calls finishing from here on
+	// count in the new bucket.
+	a, f, r := swap(&b.accs), b.fails.n.Swap(0), swap(&b.rejs)
+	cs.req, cs.acc, cs.rej = a+f, a, r
 	gap := min(idx-c, b.n)
 	for j := idx - gap + 1; j <= idx; j++ {
 		s := &b.slots[j%b.n]
-		s.outcome.Store(0)
-		s.rejected.Store(0)
-		s.idx.Store(j)
+		s.req, s.acc, s.rej = 0, 0, 0
 	}
 	var req, acc int64
 	for j := max(idx-b.n+1, 0); j < idx; j++ {
-		r, a := unpack(b.slots[j%b.n].outcome.Load())
-		req += r
-		acc += a
+		s := &b.slots[j%b.n]
+		req += s.req
+		acc += s.acc
 	}
 	s := &b.slots[idx%b.n]
+	s.idx.Store(idx)
+	s.end.Store((idx + 1) * b.width)
 	s.prevReq.Store(req)
 	s.prevAcc.Store(acc)
-	s.end.Store((idx + 1) * b.width)
+	s.budget.Store(budget(b.k*float64(acc) + b.protection - float64(req)))
 	b.cur.Store(s)
 
 	p := b.probability(req, acc)
@@ -224,6 +262,16 @@ func (b *Breaker) roll(now int64, wait bool) {
 	if changed && b.hook != nil {
 		b.hook(Event{Name: b.name, Throttling: on, Probability: p, Time: b.start.Add(time.Duration(now))})
 	}
+}
+
+// budget converts the slack of the completed buckets, K*accepts +
+// protection - requests, into the failures the current bucket may collect
+// with the probability staying 0.
+func budget(slack float64) int64 {
+	if slack < 0 {
+		return -1
+	}
+	return int64(min(math.Floor(slack), math.MaxInt32))
 }
 
 // probability is the client-side throttling formula,
@@ -258,10 +306,10 @@ func (p Promise) Accept() {
 		return
 	}
 	if b.slow > 0 && b.now()-p.start > b.slow {
-		b.cur.Load().outcome.Add(oneRequest)
+		b.fails.n.Add(1)
 		return
 	}
-	b.cur.Load().outcome.Add(oneAccept)
+	b.accs[stripe(p.start)].n.Add(1)
 }
 
 // Reject records that the call failed.
@@ -269,7 +317,7 @@ func (p Promise) Reject() {
 	if p.b == nil {
 		return
 	}
-	p.b.cur.Load().outcome.Add(oneRequest)
+	p.b.fails.n.Add(1)
 }
 
 // Done records the outcome of a call that returned err: nil and errors
@@ -309,9 +357,15 @@ func (b *Breaker) Allow() (Promise, error) {
 
 func (b *Breaker) admit(now int64) bool {
 	s := b.current(now)
-	r, a := unpack(s.outcome.Load())
-	req := r + s.prevReq.Load()
-	acc := a + s.prevAcc.Load()
+	f := b.fails.n.Load()
+	if f <= s.budget.Load() {
+		// The fast path of a healthy dependency: it reads only lines
+		// that are written at rollover or on failures.
+		return true
+	}
+	a := sum(&b.accs)
+	req := s.prevReq.Load() + a + f
+	acc := s.prevAcc.Load() + a
 	num := float64(req) - b.k*float64(acc) - b.protection
 	if num <= 0 {
 		return true
@@ -338,7 +392,7 @@ func (b *Breaker) admit(now int64) bool {
 	if now-last >= b.probe && b.lastPass.CompareAndSwap(last, now) {
 		return true
 	}
-	s.rejected.Add(1)
+	b.rejs[stripe(now)].n.Add(1)
 	return false
 }
 
@@ -401,11 +455,15 @@ func (b *Breaker) Stats() Stats {
 	var st Stats
 	for i := range b.slots {
 		s := &b.slots[i]
-		r, a := unpack(s.outcome.Load())
-		st.Requests += r
-		st.Accepts += a
-		st.Rejections += int64(s.rejected.Load())
+		st.Requests += s.req
+		st.Accepts += s.acc
+		st.Rejections += s.rej
 	}
+	// The current slot's totals are still zero; its counts are live.
+	a, f := sum(&b.accs), b.fails.n.Load()
+	st.Requests += a + f
+	st.Accepts += a
+	st.Rejections += sum(&b.rejs)
 	b.mu.Unlock()
 	st.Calls = st.Requests + st.Rejections
 	st.Probability = b.probability(st.Requests, st.Accepts)

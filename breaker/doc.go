@@ -95,13 +95,17 @@
 //
 // # Cost
 //
-// A call reads the clock once, loads a few atomics and, only while the
-// breaker throttles, draws a random number; recording its outcome is one
-// atomic add. Nothing allocates, rejection included. The window's
-// completed buckets are summed once per bucket, by the call that first
-// finds the bucket over, not on every call. The clock ([WithClock]) and the
-// random source ([WithRand]) can be replaced, which is how the tests drive
-// the breaker through outages deterministically.
+// A call reads the clock once and loads a few atomics; recording its
+// outcome is one atomic add, on one of four counters picked by the call's
+// clock reading so that cores finishing calls at once seldom share a cache
+// line. While the dependency is healthy a call reads only memory written
+// at bucket rollover or on failures, so deciding costs no cache traffic;
+// only while the breaker throttles does it add up the current bucket and
+// draw a random number. Nothing allocates, rejection included. The
+// window's completed buckets are summed once per bucket, by the call that
+// first finds the bucket over, never on every call. The clock
+// ([WithClock]) and the random source ([WithRand]) can be replaced, which
+// is how the tests drive the breaker through outages deterministically.
 //
 // The package starts no goroutines and installs nothing on import.
 package breaker
