@@ -71,7 +71,9 @@
 // left the window. A shorter window ([WithWindow]) reacts faster both ways,
 // on fewer samples.
 //
-// Outcomes: a nil error, and an error marked acceptable with
+// # Outcomes
+//
+// A nil error, and an error marked acceptable with
 // [WithAcceptable] (a 404 from Elasticsearch, redis.Nil), is a success. A
 // call the caller canceled (context.Canceled) counts as nothing: it says
 // nothing about the dependency. context.DeadlineExceeded is a failure: a

@@ -14,8 +14,11 @@ import (
 // drops those unused for the idle timeout ([WithIdleTimeout]). It has no
 // goroutine: idle breakers are dropped when a new name arrives.
 //
-// A Group is safe for concurrent use by multiple goroutines. Looking up an
-// existing breaker takes no lock and does not allocate.
+// A Group is meant for names that recur, such as hosts and indexes, from a
+// handful to a few thousand: looking up an existing breaker takes no lock
+// and does not allocate, while a new name copies the group's index.
+//
+// A Group is safe for concurrent use by multiple goroutines.
 type Group struct {
 	cfg       config
 	breakers  atomic.Pointer[map[string]*Breaker] // copied on write under mu
