@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -123,6 +124,7 @@ type Breaker struct {
 	rand       func() float64 // nil: math/rand/v2
 	acceptable func(error) bool
 	hook       func(Event)
+	logger     *slog.Logger
 	name       string
 	rejectErr  error
 	slots      []slot
@@ -169,6 +171,7 @@ func newBreaker(c *config, name string) *Breaker {
 		rand:       c.rand,
 		acceptable: c.acceptable,
 		hook:       c.hook,
+		logger:     c.logger,
 		name:       name,
 		rejectErr:  ErrServiceUnavailable,
 		slots:      make([]slot, c.buckets),
@@ -259,8 +262,23 @@ func (b *Breaker) roll(now int64, wait bool) {
 		b.throttling.Store(on)
 	}
 	b.mu.Unlock()
-	if changed && b.hook != nil {
-		b.hook(Event{Name: b.name, Throttling: on, Probability: p, Time: b.start.Add(time.Duration(now))})
+	if changed {
+		b.report(Event{Name: b.name, Throttling: on, Probability: p, Time: b.start.Add(time.Duration(now))})
+	}
+}
+
+// report tells the logger and the hook about a change of state. It runs
+// outside the breaker's lock, at most once per bucket.
+func (b *Breaker) report(e Event) {
+	if b.logger != nil {
+		if e.Throttling {
+			b.logger.Warn("breaker: throttling started", "breaker", e.Name, "probability", e.Probability)
+		} else {
+			b.logger.Info("breaker: throttling stopped", "breaker", e.Name)
+		}
+	}
+	if b.hook != nil {
+		b.hook(e)
 	}
 }
 

@@ -1,8 +1,10 @@
 package breaker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -85,20 +87,22 @@ func TestKAndProtectionShapeTheThrottle(t *testing.T) {
 
 func TestWindowForgets(t *testing.T) {
 	clk := newFakeClock()
-	b, err := breaker.New(breaker.WithClock(clk), breaker.WithWindow(time.Second), breaker.WithBuckets(4))
+	admitAll := func() float64 { return 0.9999 }
+	b, err := breaker.New(breaker.WithClock(clk), breaker.WithRand(admitAll), breaker.WithWindow(time.Second), breaker.WithBuckets(4))
 	require.NoError(t, err)
 	for range 20 {
 		p, err := b.Allow()
-		if err == nil {
-			p.Reject()
-		}
+		require.NoError(t, err)
+		p.Reject()
 	}
 	st := b.Stats()
 	assert.Equal(t, int64(20), st.Calls)
-	assert.Greater(t, st.Probability, 0.5)
-	assert.True(t, st.Throttling || st.Probability > 0)
+	assert.InDelta(t, 15.0/21, st.Probability, 1e-9)
+	assert.False(t, st.Throttling, "evaluated at the next bucket")
+	clk.Advance(250 * time.Millisecond)
+	assert.True(t, b.Stats().Throttling)
 
-	clk.Advance(750 * time.Millisecond) // bucket 3 of 4: still in the window
+	clk.Advance(500 * time.Millisecond) // bucket 3 of 4: still in the window
 	assert.Equal(t, int64(20), b.Stats().Calls)
 	clk.Advance(250 * time.Millisecond) // bucket 4: the first has left
 	assert.Equal(t, breaker.Stats{}, b.Stats())
@@ -284,4 +288,35 @@ func TestZeroAllocations(t *testing.T) {
 		_ = open.Do(ctx, func(context.Context) error { return errDown })
 	}
 	assert.Equal(t, 0.0, testing.AllocsPerRun(1000, func() { _ = open.Do(ctx, fn) }), "reject")
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "probability" {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	clk := newFakeClock()
+	b, err := breaker.New(breaker.WithClock(clk), breaker.WithName("es"), breaker.WithLogger(logger), breaker.WithRand(rngFloat(3)))
+	require.NoError(t, err)
+	for _, fail := range []bool{true, false} {
+		for range 30_000 {
+			clk.Advance(time.Millisecond)
+			_ = b.Do(context.Background(), func(context.Context) error {
+				if fail {
+					return errDown
+				}
+				return nil
+			})
+		}
+	}
+	assert.Equal(t, "level=WARN msg=\"breaker: throttling started\" breaker=es\n"+
+		"level=INFO msg=\"breaker: throttling stopped\" breaker=es\n", buf.String())
+
+	_, err = breaker.New(breaker.WithLogger(nil))
+	assert.EqualError(t, err, "breaker: nil logger")
 }

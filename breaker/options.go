@@ -3,6 +3,7 @@ package breaker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"time"
@@ -53,6 +54,7 @@ type config struct {
 	rand       func() float64
 	acceptable func(error) bool
 	hook       func(Event)
+	logger     *slog.Logger
 	name       string
 
 	maxBreakers int
@@ -247,6 +249,20 @@ func WithEventHook(hook func(Event)) Option {
 			return
 		}
 		c.hook = hook
+	}
+}
+
+// WithLogger logs when a breaker starts throttling (at Warn, with the
+// rejection probability) and when it stops (at Info). Like the event hook,
+// it is told at most once per transition and once per bucket, so an
+// overload does not flood the log. By default nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.fail("nil logger")
+			return
+		}
+		c.logger = l
 	}
 }
 

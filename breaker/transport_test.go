@@ -88,7 +88,7 @@ func TestTransportRejectsWithoutTouchingTheNetwork(t *testing.T) {
 	stub := &stubTransport{}
 	stub.status.Store(503)
 	clk := newFakeClock()
-	rt, err := breaker.NewTransport(stub, breaker.WithClock(clk), breaker.WithProbeInterval(time.Hour))
+	rt, err := breaker.NewTransport(stub, breaker.WithClock(clk), breaker.WithRand(rngFloat(1)), breaker.WithProbeInterval(time.Hour))
 	require.NoError(t, err)
 	for range 100 {
 		clk.Advance(time.Millisecond)
