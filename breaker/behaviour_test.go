@@ -175,6 +175,34 @@ func TestRecoveryAfterLongOutage(t *testing.T) {
 	assert.Equal(t, 0.0, s.b.Stats().Probability)
 }
 
+// Beyond the contract: short outages are forgotten quickly too. The
+// failures admitted while the breaker was tripping would otherwise hold it
+// shut until they left the window, up to 10 s after the dependency healed.
+func TestRecoveryAfterShortOutage(t *testing.T) {
+	for _, outage := range []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second} {
+		t.Run(outage.String(), func(t *testing.T) {
+			s := newSim(t)
+			s.run(1000, 20*time.Second, 1)
+			s.run(1000, outage, 0)
+			healed := s.run(1000, 20*time.Second, 1)
+			first := -1
+			for i, sl := range healed {
+				if sl.ratio() >= 0.95 {
+					first = i
+					break
+				}
+			}
+			require.GreaterOrEqual(t, first, 0, "never admitted 95%% again")
+			recovered := time.Duration(first+1) * s.step
+			assert.LessOrEqual(t, recovered, 3*time.Second, "95%% of calls admitted again after %v", recovered)
+			for i := first; i < len(healed); i++ {
+				require.GreaterOrEqual(t, healed[i].ratio(), 0.95, "slice %v after healing", time.Duration(i)*s.step)
+			}
+			t.Logf("after a %v outage, 95%% admitted again %v after healing", outage, recovered)
+		})
+	}
+}
+
 // Behaviour 5: acceptable errors and the caller's own cancellation are
 // not failures; a missed deadline is.
 func TestErrorClassification(t *testing.T) {

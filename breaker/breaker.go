@@ -42,7 +42,10 @@ type Event struct {
 	Time        time.Time // when the change was seen, on the breaker's clock
 }
 
-// Stats is a snapshot of a breaker's rolling window, a plain value.
+// Stats is a snapshot of a breaker's rolling window, a plain value. The
+// counts are those the breaker decides on: once it has seen the dependency
+// recover, the failures of earlier buckets are halved (see "How fast it
+// reacts" in the package documentation).
 type Stats struct {
 	Calls       int64   // Requests + Rejections
 	Requests    int64   // calls that reached the dependency and reported an outcome
@@ -241,6 +244,9 @@ func (b *Breaker) roll(now int64, wait bool) {
 		s := &b.slots[j%b.n]
 		s.req, s.acc, s.rej = 0, 0, 0
 	}
+	if f == 0 && a > 0 && idx-c < b.n {
+		b.forgive(max(idx-b.n+1, 0), c, a)
+	}
 	var req, acc int64
 	for j := max(idx-b.n+1, 0); j < idx; j++ {
 		s := &b.slots[j%b.n]
@@ -264,6 +270,41 @@ func (b *Breaker) roll(now int64, wait bool) {
 	b.mu.Unlock()
 	if changed {
 		b.report(Event{Name: b.name, Throttling: on, Probability: p, Time: b.start.Add(time.Duration(now))})
+	}
+}
+
+// changeOdds is how unlikely a clean bucket must be, given the window's
+// success rate, for the breaker to take it as a sign that the dependency
+// has changed.
+const changeOdds = 0.001
+
+// forgive halves the failures of buckets [from, to) when bucket to, just
+// over, saw accepts successes and no failure, and such a bucket is too
+// unlikely at the success rate of those buckets to be chance: the
+// dependency has recovered, and the failures it had when it was down should
+// not hold the rejection probability up until they leave the window. While
+// the success rate stays the same, a clean bucket that unlikely comes less
+// than once in a thousand buckets, so the steady-state behaviour is that of
+// the plain formula. Called under mu.
+func (b *Breaker) forgive(from, to, accepts int64) {
+	var req, acc int64
+	for j := from; j < to; j++ {
+		s := &b.slots[j%b.n]
+		req += s.req
+		acc += s.acc
+	}
+	if req == acc {
+		return
+	}
+	// The success rate with a uniform prior, so that a window of failures
+	// alone needs two clean successes, not one, to be doubted.
+	rate := float64(acc+1) / float64(req+2)
+	if math.Pow(rate, float64(accepts)) >= changeOdds {
+		return
+	}
+	for j := from; j < to; j++ {
+		s := &b.slots[j%b.n]
+		s.req = s.acc + (s.req-s.acc)/2
 	}
 }
 

@@ -65,11 +65,23 @@
 // at a steady rate, a total outage starts throttling once the failures
 // exceed (K−1)·accepts + protection, about a third of a window (3.3 s)
 // into it, and the share admitted then falls over the rest of the window as
-// the successes leave it. After a long outage the breaker opens up again
-// about a second after the dependency heals; after a short one it can take
-// up to a window, until the failures admitted while it was tripping have
-// left the window. A shorter window ([WithWindow]) reacts faster both ways,
-// on fewer samples.
+// the successes leave it. A shorter window ([WithWindow]) reacts faster, on
+// fewer samples.
+//
+// When the dependency heals, the breaker opens up within a second or two,
+// whether the outage was long or short. After a long one that follows from
+// the accounting above. After a short one the window still holds the many
+// failures admitted while the breaker was tripping, and by the formula
+// alone they would hold it shut until they left the window, up to its whole
+// length. So the breaker watches for change: when a bucket ends with
+// successes and no failure, and so clean a bucket would be less likely than
+// one in a thousand at the success rate of the rest of the window, it
+// halves the failures of the earlier buckets. While the success rate holds
+// steady that happens less than once in a thousand buckets, so the steady
+// state (min(1, K·s) admitted) is the formula's; during an outage it never
+// happens. In the tests, at 1,000 calls/s, 95 % of the calls are admitted
+// again 0.1 s after a 2 s outage ends, 0.6 s after a 5 s one, about 2 s after
+// a 10 s one, and 0.6 s after a 30 s or a 120 s one.
 //
 // # Outcomes
 //
