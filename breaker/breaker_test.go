@@ -320,3 +320,46 @@ func TestLogger(t *testing.T) {
 	_, err = breaker.New(breaker.WithLogger(nil))
 	assert.EqualError(t, err, "breaker: nil logger")
 }
+
+func TestCleanBucketHalvesEarlierFailures(t *testing.T) {
+	admitAll := func() float64 { return 0.9999 }
+	calls := func(b *breaker.Breaker, n int, fail bool) {
+		for range n {
+			p, err := b.Allow()
+			require.NoError(t, err)
+			if fail {
+				p.Reject()
+			} else {
+				p.Accept()
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name                     string
+		failures, successes      int // in the first bucket
+		clean                    int // successes in the second bucket
+		wantRequests, wantAccept int64
+	}{
+		// (1/22)^3 < 0.001: the dependency has changed.
+		{"after an outage, three clean successes", 20, 0, 3, 10 + 3, 3},
+		// (1/22)^2 >= 0.001: two could be chance.
+		{"after an outage, two clean successes", 20, 0, 2, 20 + 2, 2},
+		// (6/12)^3: at a 50 % success rate, three in a row is no news.
+		{"at a steady 50 %", 5, 5, 3, 10 + 3, 5 + 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			b, err := breaker.New(breaker.WithClock(clk), breaker.WithRand(admitAll),
+				breaker.WithWindow(time.Second), breaker.WithBuckets(4))
+			require.NoError(t, err)
+			calls(b, tc.failures, true)
+			calls(b, tc.successes, false)
+			clk.Advance(250 * time.Millisecond)
+			calls(b, tc.clean, false)
+			clk.Advance(250 * time.Millisecond)
+			st := b.Stats()
+			assert.Equal(t, tc.wantRequests, st.Requests)
+			assert.Equal(t, tc.wantAccept, st.Accepts)
+		})
+	}
+}
