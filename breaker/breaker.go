@@ -296,8 +296,8 @@ func (b *Breaker) forgive(from, to, accepts int64) {
 	if req == acc {
 		return
 	}
-	// The success rate with a uniform prior, so that a window of failures
-	// alone needs two clean successes, not one, to be doubted.
+	// The success rate with a uniform prior: in a window without a single
+	// success, one success is news only after about a thousand failures.
 	rate := float64(acc+1) / float64(req+2)
 	if math.Pow(rate, float64(accepts)) >= changeOdds {
 		return
