@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -135,4 +136,26 @@ func ExampleTransport() {
 	client.CloseIdleConnections()
 	fmt.Println(resp.StatusCode, string(body))
 	// Output: 200 {"tagline":"You Know, for Search"}
+}
+
+func ExampleWithEventHook() {
+	clk := newFakeClock() // a manual clock, so that the example is exact
+	hook := func(e breaker.Event) {
+		fmt.Printf("%s throttling=%v at %s\n", e.Name, e.Throttling, e.Time.Format("15:04:05.000"))
+	}
+	b, err := breaker.New(breaker.WithName("es"), breaker.WithEventHook(hook), breaker.WithClock(clk),
+		breaker.WithRand(rand.New(rand.NewPCG(1, 1)).Float64))
+	if err != nil {
+		panic(err)
+	}
+	down := errors.New("503")
+	for _, outcome := range []error{nil, down, nil} { // 10 s healthy, 10 s down, 10 s healthy
+		for range 10_000 {
+			clk.Advance(time.Millisecond)
+			_ = b.Do(context.Background(), func(context.Context) error { return outcome })
+		}
+	}
+	// Output:
+	// es throttling=true at 00:00:13.500
+	// es throttling=false at 00:00:21.500
 }
