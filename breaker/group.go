@@ -41,7 +41,7 @@ func NewGroup(opts ...Option) (*Group, error) {
 
 func newGroup(c config) (*Group, error) {
 	if c.nameOpt != "" {
-		return nil, errors.New("breaker: WithName does not apply to a Group: its breakers are named by their keys")
+		return nil, errors.New("breaker: WithName does not apply to a Group or Transport: their breakers are named by their keys")
 	}
 	g := &Group{cfg: c}
 	m := map[string]*Breaker{}

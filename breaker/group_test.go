@@ -85,7 +85,7 @@ func TestGroupRefusesInvalidOptions(t *testing.T) {
 	}{
 		{breaker.WithMaxBreakers(0), "breaker: max breakers must be at least 1, got 0"},
 		{breaker.WithIdleTimeout(0), "breaker: idle timeout must be positive, got 0s"},
-		{breaker.WithName("x"), "breaker: WithName does not apply to a Group: its breakers are named by their keys"},
+		{breaker.WithName("x"), "breaker: WithName does not apply to a Group or Transport: their breakers are named by their keys"},
 		{breaker.WithKey(hostOf), "breaker: WithKey configures a Transport, not a Group"},
 		{breaker.WithK(0), "breaker: K must be a finite number of at least 1, got 0"},
 	} {
