@@ -42,11 +42,7 @@ func Finish(ctx context.Context, fns ...func(ctx context.Context) error) error {
 			case err != nil:
 				o.fail(err)
 			case left.Add(-1) == 0:
-				if err := ctx.Err(); err != nil {
-					o.fail(err)
-				} else {
-					o.settle(struct{}{}, nil, nil)
-				}
+				o.settle(struct{}{}, nil, nil)
 			}
 		}()
 	}

@@ -97,7 +97,7 @@ func ForEach[T any](ctx context.Context,
 	r := newRun[T, struct{}, struct{}](ctx, cfg, func(ctx context.Context, item T) (struct{}, bool, error) {
 		return struct{}{}, false, fn(ctx, item)
 	})
-	r.sink.allDone = func() { r.succeed(struct{}{}) }
+	r.sink.allDone = func() { r.o.settle(struct{}{}, nil, nil) }
 	go r.generate(generate)
 	_, err = r.o.wait(ctx)
 	return err
@@ -106,7 +106,6 @@ func ForEach[T any](ctx context.Context,
 // run is the state of one MapReduce or ForEach call.
 type run[T, U, V any] struct {
 	o      *outcome[V]
-	parent context.Context // the caller's context
 	ctx    context.Context // given to user functions; cancelled at the end
 	sink   Sink[T]
 	mapper func(context.Context, T) (U, bool, error)
@@ -116,20 +115,10 @@ type run[T, U, V any] struct {
 
 func newRun[T, U, V any](parent context.Context, cfg config, mapper func(context.Context, T) (U, bool, error)) *run[T, U, V] {
 	o, ctx := newOutcome[V](parent)
-	r := &run[T, U, V]{o: o, parent: parent, ctx: ctx, mapper: mapper}
+	r := &run[T, U, V]{o: o, ctx: ctx, mapper: mapper}
 	r.sink.init(ctx, cfg.workers, o.stop, &o.stopped)
 	r.sink.spawn = func() { go r.work() }
 	return r
-}
-
-// succeed settles a successful result unless the caller's context ended
-// meanwhile, in which case the result may be partial.
-func (r *run[T, U, V]) succeed(v V) {
-	if err := r.parent.Err(); err != nil {
-		r.o.fail(err)
-		return
-	}
-	r.o.settle(v, nil, nil)
 }
 
 func (r *run[T, U, V]) generate(generate func(context.Context, *Sink[T]) error) {
@@ -162,7 +151,7 @@ func (r *run[T, U, V]) reduce(reducer func(context.Context, *Pipe[U]) (V, error)
 		r.o.fail(err)
 		return
 	}
-	r.succeed(v)
+	r.o.settle(v, nil, nil)
 }
 
 func (r *run[T, U, V]) work() {

@@ -15,6 +15,7 @@ type outcome[V any] struct {
 	stopped atomic.Bool // set after cancel, before stop is closed
 	stop    chan struct{}
 	cancel  context.CancelCauseFunc
+	parent  context.Context // the caller's context
 
 	// Written once by the winning settle before stop is closed; read by
 	// the caller after <-stop.
@@ -25,13 +26,20 @@ type outcome[V any] struct {
 
 func newOutcome[V any](parent context.Context) (*outcome[V], context.Context) {
 	ctx, cancel := context.WithCancelCause(parent)
-	return &outcome[V]{stop: make(chan struct{}), cancel: cancel}, ctx
+	return &outcome[V]{stop: make(chan struct{}), cancel: cancel, parent: parent}, ctx
 }
 
-// settle records the outcome if none has been recorded yet.
+// settle records the outcome if none has been recorded yet. Once the
+// caller's context is done, the outcome is its error whatever is reported:
+// a user function returning because of the cancellation must not turn it
+// into its own error, and a reducer's value may be partial.
 func (o *outcome[V]) settle(v V, err error, p *PanicError) {
 	if !o.settled.CompareAndSwap(false, true) {
 		return
+	}
+	if perr := o.parent.Err(); perr != nil {
+		var zero V
+		v, err, p = zero, perr, nil
 	}
 	o.val, o.err, o.pan = v, err, p
 	var cause error // nil cancels with context.Canceled
