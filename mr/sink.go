@@ -3,6 +3,7 @@ package mr
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -21,7 +22,7 @@ const (
 // may fan out its own producers, as long as they have all finished sending
 // when the generator returns.
 //
-// Items wait in a bounded queue from which the mappers take them in
+// Items wait in a bounded queue (at most 256 per worker) from which the mappers take them in
 // small chunks: one lock per item on the generator's side and one lock per
 // chunk on the mappers' side, instead of a channel operation and a
 // goroutine wake-up per item.
@@ -45,14 +46,14 @@ type Sink[T any] struct {
 	space   chan struct{} // cap 1: releases one Send waiting for room
 	drained chan struct{} // closed together with closed
 	stop    <-chan struct{}
-	stopped interface{ Load() bool }
+	stopped *atomic.Bool // set once the call has ended
 	ctx     context.Context
 
 	spawn   func() // starts one worker goroutine
 	allDone func() // called once, under mu, when closed and active == 0
 }
 
-func (s *Sink[T]) init(ctx context.Context, workers int, stop <-chan struct{}, stopped interface{ Load() bool }) {
+func (s *Sink[T]) init(ctx context.Context, workers int, stop <-chan struct{}, stopped *atomic.Bool) {
 	s.ctx = ctx
 	s.workers = workers
 	s.limit = workers * 4 * maxChunk
