@@ -425,7 +425,7 @@ func TestMapReduceEndlessGeneratorDeadline(t *testing.T) {
 				tt.mapper(release), sum, mr.WithWorkers(4))
 			elapsed := time.Since(start)
 			assert.Equal(t, context.DeadlineExceeded, err)
-			assert.Less(t, elapsed, time.Second, "MapReduce returned %v after a 50ms deadline", elapsed)
+			assert.Less(t, elapsed, 3*time.Second, "MapReduce returned %v after a 50ms deadline", elapsed)
 			// The generator keeps going, but Send now fails at once.
 			require.Eventually(t, func() bool { return sendErrs.Load() > 0 }, 5*time.Second, time.Millisecond,
 				"Send reports the end of the call")
@@ -452,7 +452,7 @@ func TestMapReduceGeneratorBlockedElsewhere(t *testing.T) {
 		}, square, sum)
 	elapsed := time.Since(start)
 	assert.Equal(t, context.DeadlineExceeded, err)
-	assert.Less(t, elapsed, time.Second)
+	assert.Less(t, elapsed, 3*time.Second)
 	close(release)
 }
 
@@ -647,7 +647,7 @@ func TestForEachDeadline(t *testing.T) {
 	})
 	elapsed := time.Since(start)
 	assert.Equal(t, context.DeadlineExceeded, err)
-	assert.Less(t, elapsed, time.Second)
+	assert.Less(t, elapsed, 3*time.Second)
 	close(release)
 }
 
@@ -716,7 +716,7 @@ func TestFinishDeadline(t *testing.T) {
 	err := mr.Finish(ctx, func(context.Context) error { <-release; return nil })
 	elapsed := time.Since(start)
 	assert.Equal(t, context.DeadlineExceeded, err)
-	assert.Less(t, elapsed, time.Second)
+	assert.Less(t, elapsed, 3*time.Second)
 	close(release)
 
 	ctx, cancel = context.WithCancel(context.Background())
