@@ -462,9 +462,10 @@ func (b *Breaker) admit(now int64) bool {
 // Outcomes: nil and acceptable errors ([WithAcceptable]) are successes;
 // context.Canceled, and any error returned after the caller canceled ctx,
 // count as nothing, the caller having given up rather than the dependency
-// failed; context.DeadlineExceeded and every other error are failures. A panic in fn counts as a failure and goes on
-// unchanged to Do's caller, as does runtime.Goexit. If ctx is already done,
-// Do returns ctx.Err() without calling fn or recording anything.
+// failed; context.DeadlineExceeded and every other error are failures. A
+// panic in fn counts as a failure and goes on unchanged to Do's caller, as
+// does runtime.Goexit. If ctx is already done, Do returns ctx.Err() without
+// calling fn or recording anything.
 func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
 	return b.do(ctx, fn, nil)
 }
