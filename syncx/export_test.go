@@ -28,7 +28,7 @@ func (lc *LockedCalls[K, V]) Refs(key K) int {
 		return 0
 	}
 	n := 1
-	for w := e.head; w != nil; w = w.next {
+	for w := e.queue.head; w != nil; w = w.next {
 		n++
 	}
 	return n

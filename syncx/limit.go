@@ -28,21 +28,14 @@ type Limit struct {
 	state atomic.Int64
 	n     int64 // capacity; read-only
 
-	mu         sync.Mutex // guards head, tail and every waiter's fields
-	head, tail *waiter    // FIFO queue of blocked Acquire calls
+	mu    sync.Mutex // guards queue and every waiter in it
+	queue waitQueue  // blocked Acquire calls
 }
 
 const (
 	limitInUseMask = 1<<32 - 1
 	limitWaiter    = 1 << 32
 )
-
-// waiter is one blocked Acquire call.
-type waiter struct {
-	ready      chan struct{} // closed when a permit has been handed over
-	granted    bool          // a permit was handed over; guarded by Limit.mu
-	prev, next *waiter       // queue links; guarded by Limit.mu
-}
 
 // NewLimit returns a Limit with n permits. n must be between 1 and
 // math.MaxInt32.
@@ -102,8 +95,8 @@ func (l *Limit) Acquire(ctx context.Context) error {
 			break
 		}
 	}
-	w := &waiter{ready: make(chan struct{})}
-	l.push(w)
+	w := newWaiter()
+	l.queue.push(w)
 	l.mu.Unlock()
 
 	select {
@@ -120,7 +113,7 @@ func (l *Limit) Acquire(ctx context.Context) error {
 		l.Release()
 		return ctx.Err()
 	}
-	l.remove(w)
+	l.queue.remove(w)
 	l.state.Add(-limitWaiter)
 	l.mu.Unlock()
 	return ctx.Err()
@@ -148,13 +141,11 @@ func (l *Limit) Release() {
 
 func (l *Limit) releaseSlow() {
 	l.mu.Lock()
-	if w := l.head; w != nil {
+	if w := l.queue.grant(); w != nil {
 		// Hand the permit over: the in-use count stays as it is.
-		l.remove(w)
-		w.granted = true
 		l.state.Add(-limitWaiter)
 		l.mu.Unlock()
-		close(w.ready)
+		w.ready <- struct{}{}
 		return
 	}
 	// The waiters left (their ctx ended) since Release looked. With the
@@ -176,28 +167,4 @@ func (l *Limit) Waiting() int {
 // Cap returns the number of permits, as given to [NewLimit].
 func (l *Limit) Cap() int {
 	return int(l.n)
-}
-
-func (l *Limit) push(w *waiter) {
-	w.prev = l.tail
-	if l.tail != nil {
-		l.tail.next = w
-	} else {
-		l.head = w
-	}
-	l.tail = w
-}
-
-func (l *Limit) remove(w *waiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		l.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		l.tail = w.prev
-	}
-	w.prev, w.next = nil, nil
 }

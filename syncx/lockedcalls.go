@@ -22,7 +22,7 @@ type LockedCalls[K comparable, V any] struct {
 	m  map[K]*lockedEntry // keys held; lazily made
 
 	// entries recycles lockedEntry values once a key is no longer held,
-	// waiters recycles lockedWaiter values with their channel: neither a
+	// waiters recycles waiter values with their channel: neither a
 	// free key nor a busy one costs an allocation in the steady state.
 	entries, waiters sync.Pool
 }
@@ -31,16 +31,7 @@ type LockedCalls[K comparable, V any] struct {
 // exactly while its key is held: the last holder with nobody queued
 // removes it.
 type lockedEntry struct {
-	head, tail *lockedWaiter // callers blocked on the key, first come first
-}
-
-// lockedWaiter is one caller blocked on a held key.
-type lockedWaiter struct {
-	// ready receives one token when the key is handed over. A token
-	// rather than a close, so that the channel can be used again.
-	ready      chan struct{}
-	granted    bool          // the key was handed over
-	prev, next *lockedWaiter // queue links
+	queue waitQueue // callers blocked on the key
 }
 
 // Do waits until no other call for key is running, then runs fn and returns
@@ -72,7 +63,7 @@ func (lc *LockedCalls[K, V]) DoContext(ctx context.Context, key K, fn func() (V,
 		case <-ctx.Done():
 			lc.mu.Lock()
 			if !w.granted {
-				e.remove(w)
+				e.queue.remove(w)
 				lc.mu.Unlock()
 				lc.waiters.Put(w)
 				return zero, ctx.Err()
@@ -94,11 +85,11 @@ func (lc *LockedCalls[K, V]) DoContext(ctx context.Context, key K, fn func() (V,
 const lockedSpins = 4
 
 // lock takes key if it is free (w == nil) or queues the caller for it (the
-// key is the caller's once w.ready is closed).
-func (lc *LockedCalls[K, V]) lock(key K) (e *lockedEntry, w *lockedWaiter) {
+// key is the caller's once a token arrives on w.ready).
+func (lc *LockedCalls[K, V]) lock(key K) (e *lockedEntry, w *waiter) {
 	lc.mu.Lock()
 	e, held := lc.m[key]
-	for spin := 0; held && e.head == nil && spin < lockedSpins; spin++ {
+	for spin := 0; held && e.queue.empty() && spin < lockedSpins; spin++ {
 		// Held, nobody queued: the holder is likely about to finish, and
 		// parking costs more than a few yields.
 		lc.mu.Unlock()
@@ -118,18 +109,11 @@ func (lc *LockedCalls[K, V]) lock(key K) (e *lockedEntry, w *lockedWaiter) {
 		lc.mu.Unlock()
 		return e, nil
 	}
-	w, _ = lc.waiters.Get().(*lockedWaiter)
+	w, _ = lc.waiters.Get().(*waiter)
 	if w == nil {
-		w = &lockedWaiter{ready: make(chan struct{}, 1)}
+		w = newWaiter()
 	}
-	w.granted = false
-	w.prev = e.tail
-	if e.tail != nil {
-		e.tail.next = w
-	} else {
-		e.head = w
-	}
-	e.tail = w
+	e.queue.push(w)
 	lc.mu.Unlock()
 	return e, w
 }
@@ -137,9 +121,7 @@ func (lc *LockedCalls[K, V]) lock(key K) (e *lockedEntry, w *lockedWaiter) {
 // unlock hands key to the first caller queued for it, or frees it.
 func (lc *LockedCalls[K, V]) unlock(key K, e *lockedEntry) {
 	lc.mu.Lock()
-	if w := e.head; w != nil {
-		e.remove(w)
-		w.granted = true
+	if w := e.queue.grant(); w != nil {
 		lc.mu.Unlock()
 		w.ready <- struct{}{} // never blocks: room for one, sent once
 		return
@@ -147,18 +129,4 @@ func (lc *LockedCalls[K, V]) unlock(key K, e *lockedEntry) {
 	delete(lc.m, key)
 	lc.mu.Unlock()
 	lc.entries.Put(e) // its queue is empty
-}
-
-func (e *lockedEntry) remove(w *lockedWaiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		e.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		e.tail = w.prev
-	}
-	w.prev, w.next = nil, nil
 }
