@@ -150,14 +150,11 @@ func TestPartialFailureAdmitsKTimesSuccessRate(t *testing.T) {
 	}
 }
 
-// Behaviour 4: after a long outage the breaker opens up again within
-// two seconds of the dependency healing.
-func TestRecoveryAfterLongOutage(t *testing.T) {
-	s := newSim(t)
-	s.run(1000, 20*time.Second, 1)
-	s.run(1000, 120*time.Second, 0)
-	healed := s.run(1000, 20*time.Second, 1)
-
+// recovery returns how long after healing the breaker first admitted 95%
+// of the calls of a slice, asserts that this came within limit, and that no
+// later slice fell below 95% again.
+func (s *sim) recovery(healed []slice, limit time.Duration) time.Duration {
+	s.t.Helper()
 	first := -1
 	for i, sl := range healed {
 		if sl.ratio() >= 0.95 {
@@ -165,12 +162,23 @@ func TestRecoveryAfterLongOutage(t *testing.T) {
 			break
 		}
 	}
-	require.GreaterOrEqual(t, first, 0, "never admitted 95%% again")
+	require.GreaterOrEqual(s.t, first, 0, "never admitted 95%% again")
 	recovered := time.Duration(first+1) * s.step
-	assert.LessOrEqual(t, recovered, 2*time.Second, "95%% of calls admitted again after %v", recovered)
+	assert.LessOrEqual(s.t, recovered, limit, "95%% of calls admitted again after %v", recovered)
 	for i := first; i < len(healed); i++ {
-		require.GreaterOrEqual(t, healed[i].ratio(), 0.95, "slice %v after healing admitted %d of %d", time.Duration(i)*s.step, healed[i].admitted, healed[i].offered)
+		require.GreaterOrEqual(s.t, healed[i].ratio(), 0.95, "slice %v after healing admitted %d of %d",
+			time.Duration(i)*s.step, healed[i].admitted, healed[i].offered)
 	}
+	return recovered
+}
+
+// Behaviour 4: after a long outage the breaker opens up again within
+// two seconds of the dependency healing.
+func TestRecoveryAfterLongOutage(t *testing.T) {
+	s := newSim(t)
+	s.run(1000, 20*time.Second, 1)
+	s.run(1000, 120*time.Second, 0)
+	recovered := s.recovery(s.run(1000, 20*time.Second, 1), 2*time.Second)
 	t.Logf("95%% admitted again %v after healing", recovered)
 	assert.Equal(t, 0.0, s.b.Stats().Probability)
 }
@@ -184,20 +192,7 @@ func TestRecoveryAfterShortOutage(t *testing.T) {
 			s := newSim(t)
 			s.run(1000, 20*time.Second, 1)
 			s.run(1000, outage, 0)
-			healed := s.run(1000, 20*time.Second, 1)
-			first := -1
-			for i, sl := range healed {
-				if sl.ratio() >= 0.95 {
-					first = i
-					break
-				}
-			}
-			require.GreaterOrEqual(t, first, 0, "never admitted 95%% again")
-			recovered := time.Duration(first+1) * s.step
-			assert.LessOrEqual(t, recovered, 3*time.Second, "95%% of calls admitted again after %v", recovered)
-			for i := first; i < len(healed); i++ {
-				require.GreaterOrEqual(t, healed[i].ratio(), 0.95, "slice %v after healing", time.Duration(i)*s.step)
-			}
+			recovered := s.recovery(s.run(1000, 20*time.Second, 1), 3*time.Second)
 			t.Logf("after a %v outage, 95%% admitted again %v after healing", outage, recovered)
 		})
 	}

@@ -21,17 +21,9 @@ func BenchmarkForEach(b *testing.B) {
 	b.Run("levee", func(b *testing.B) {
 		b.ReportAllocs()
 		ctx := context.Background()
-		generate := func(ctx context.Context, s *levee.Sink[int64]) error {
-			for i := int64(0); i < items; i++ {
-				if err := s.Send(i); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 		for i := 0; i < b.N; i++ {
 			var total atomic.Int64
-			err := levee.ForEach(ctx, generate, func(ctx context.Context, v int64) error {
+			err := levee.ForEach(ctx, generateItems, func(ctx context.Context, v int64) error {
 				total.Add(v)
 				return nil
 			}, levee.WithWorkers(workers))
@@ -44,14 +36,9 @@ func BenchmarkForEach(b *testing.B) {
 	})
 	b.Run("gozero", func(b *testing.B) {
 		b.ReportAllocs()
-		generate := func(source chan<- int64) {
-			for i := int64(0); i < items; i++ {
-				source <- i
-			}
-		}
 		for i := 0; i < b.N; i++ {
 			var total atomic.Int64
-			gozero.ForEach(generate, func(v int64) { total.Add(v) }, gozero.WithWorkers(workers))
+			gozero.ForEach(gozeroItems, func(v int64) { total.Add(v) }, gozero.WithWorkers(workers))
 			checkTotal(b, &total)
 		}
 		reportPerItem(b)

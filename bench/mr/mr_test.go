@@ -26,18 +26,28 @@ func check(b *testing.B, got int64) {
 	}
 }
 
+// generateItems is levee's generator in every benchmark: the numbers 0 to
+// items-1.
+func generateItems(_ context.Context, s *levee.Sink[int64]) error {
+	for i := int64(0); i < items; i++ {
+		if err := s.Send(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gozeroItems is the same generator for go-zero's mr.
+func gozeroItems(source chan<- int64) {
+	for i := int64(0); i < items; i++ {
+		source <- i
+	}
+}
+
 func BenchmarkMapReduce(b *testing.B) {
 	b.Run("levee", func(b *testing.B) {
 		b.ReportAllocs()
 		ctx := context.Background()
-		generate := func(ctx context.Context, s *levee.Sink[int64]) error {
-			for i := int64(0); i < items; i++ {
-				if err := s.Send(i); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 		mapper := func(ctx context.Context, i int64) (int64, bool, error) { return i * i, true, nil }
 		reducer := func(ctx context.Context, p *levee.Pipe[int64]) (int64, error) {
 			var sum int64
@@ -47,7 +57,7 @@ func BenchmarkMapReduce(b *testing.B) {
 			return sum, nil
 		}
 		for i := 0; i < b.N; i++ {
-			sum, err := levee.MapReduce(ctx, generate, mapper, reducer, levee.WithWorkers(workers))
+			sum, err := levee.MapReduce(ctx, generateItems, mapper, reducer, levee.WithWorkers(workers))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -57,11 +67,6 @@ func BenchmarkMapReduce(b *testing.B) {
 	})
 	b.Run("gozero", func(b *testing.B) {
 		b.ReportAllocs()
-		generate := func(source chan<- int64) {
-			for i := int64(0); i < items; i++ {
-				source <- i
-			}
-		}
 		mapper := func(i int64, w gozero.Writer[int64], cancel func(error)) { w.Write(i * i) }
 		reducer := func(pipe <-chan int64, w gozero.Writer[int64], cancel func(error)) {
 			var sum int64
@@ -71,7 +76,7 @@ func BenchmarkMapReduce(b *testing.B) {
 			w.Write(sum)
 		}
 		for i := 0; i < b.N; i++ {
-			sum, err := gozero.MapReduce(generate, mapper, reducer, gozero.WithWorkers(workers))
+			sum, err := gozero.MapReduce(gozeroItems, mapper, reducer, gozero.WithWorkers(workers))
 			if err != nil {
 				b.Fatal(err)
 			}
