@@ -81,11 +81,9 @@ func ExamplePanicError() {
 	_ = mr.ForEach(context.Background(),
 		func(ctx context.Context, items *mr.Sink[int]) error { return items.Send(0) },
 		func(ctx context.Context, i int) error {
-			var m map[string]int
-			m["boom"] = 1 / (i + 1) // assignment to entry in nil map
-			return nil
+			panic(fmt.Sprintf("mapper %d: disk on fire", i))
 		})
-	// Output: assignment to entry in nil map true
+	// Output: mapper 0: disk on fire true
 }
 
 func ExampleForEach() {
