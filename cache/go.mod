@@ -1,0 +1,3 @@
+module github.com/levee-go/levee/cache
+
+go 1.22

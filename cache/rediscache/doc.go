@@ -1,0 +1,2 @@
+// Package rediscache holds a cache-aside layer over Redis (work in progress).
+package rediscache

@@ -1,0 +1,2 @@
+// Package limit holds in-process rate limiters (work in progress).
+package limit

@@ -1,0 +1,3 @@
+module github.com/levee-go/levee/limit
+
+go 1.22

@@ -1,0 +1,3 @@
+module github.com/levee-go/levee/shedding
+
+go 1.22
