@@ -8,8 +8,9 @@
 //
 // The raw output of each top-level benchmark is kept in
 // bench/results/<Benchmark>.txt (benchstat reads it as is); RESULTS.md is
-// rebuilt from all of them, so a run filtered with -bench refreshes only the
-// benchmarks it ran.
+// rebuilt from all of them. A run filtered with -bench or -cpu replaces only
+// what it measured: a result line of an earlier run survives unless this run
+// measured the same sub-benchmark at the same GOMAXPROCS.
 //
 // Usage (from bench/, or via `make bench` at the root):
 //
@@ -94,7 +95,9 @@ func main() {
 					log.Fatalf("%s: %v\n%s", leaf, err, out)
 				}
 			}
-			if err := os.WriteFile(filepath.Join(*resDir, top+".txt"), raw.Bytes(), 0o644); err != nil {
+			file := filepath.Join(*resDir, top+".txt")
+			old, _ := os.ReadFile(file) // none yet is fine
+			if err := os.WriteFile(file, mergeRaw(old, raw.Bytes()), 0o644); err != nil {
 				log.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -199,7 +200,7 @@ func writeReport(w io.Writer, rs []result, env environment, p reportParams) {
 	comps := aggregate(rs)
 	fmt.Fprintf(w, "# Benchmark results\n\n")
 	fmt.Fprintf(w, "Written by `make bench` (bench/cmd/benchrun) on %s: %s, %s/%s, %s; "+
-		"`-count %d -cpu %s -benchtime %s`, every leaf sub-benchmark in a process of its own. "+
+		"last run `-count %d -cpu %s -benchtime %s` (a filtered run replaces only the rows it measured), every leaf sub-benchmark in a process of its own. "+
 		"Figures are medians. **ratio** is levee's ns/op divided by the fastest peer's in the same run: "+
 		"below 1.00× levee is faster. The raw output is in [results/](results/) (benchstat reads it as is). "+
 		"The machine is shared and noisy: trust ratios over absolute figures.\n\n",
@@ -268,4 +269,40 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// mergeRaw returns the raw output of a new run of one top-level benchmark
+// merged with the file of an earlier run: every line of the new run, then
+// the result lines of the old one for the sub-benchmarks and GOMAXPROCS
+// values the new run did not measure. So `make bench BENCH=X CPU=1` keeps
+// X's cpu-2 rows and the rows of X's other cases.
+func mergeRaw(old, fresh []byte) []byte {
+	measured := map[string]bool{}
+	for _, line := range strings.Split(string(fresh), "\n") {
+		if k, ok := resultKey(line); ok {
+			measured[k] = true
+		}
+	}
+	out := bytes.NewBuffer(append([]byte(nil), fresh...))
+	for _, line := range strings.Split(string(old), "\n") {
+		if k, ok := resultKey(line); ok && !measured[k] {
+			if out.Len() > 0 && !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
+				out.WriteByte('\n')
+			}
+			out.WriteString(line)
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// resultKey names the sub-benchmark and GOMAXPROCS of a result line
+// ("BenchmarkX/a/levee-2 100 10 ns/op" → "BenchmarkX/a/levee-2"); ok is
+// false for any other line.
+func resultKey(line string) (string, bool) {
+	rs, _ := parse(strings.NewReader(line))
+	if len(rs) != 1 {
+		return "", false
+	}
+	return fmt.Sprintf("%s-%d", rs[0].name, rs[0].procs), true
 }

@@ -100,3 +100,54 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeRaw(t *testing.T) {
+	old := `goos: linux
+pkg: x
+BenchmarkA/c/levee     	100	        10.0 ns/op
+BenchmarkA/c/levee-2   	100	        8.0 ns/op
+BenchmarkA/c/peer      	100	        20.0 ns/op
+BenchmarkA/c/peer-2    	100	        16.0 ns/op
+BenchmarkA/d/levee     	100	        5.0 ns/op
+PASS
+`
+	// A run with -cpu 1 of case c only.
+	fresh := `goos: linux
+pkg: x
+BenchmarkA/c/levee     	100	        11.0 ns/op
+BenchmarkA/c/levee     	100	        12.0 ns/op
+BenchmarkA/c/peer      	100	        21.0 ns/op
+PASS
+`
+	rs, _ := parse(strings.NewReader(string(mergeRaw([]byte(old), []byte(fresh)))))
+	got := map[string][]float64{}
+	for _, r := range rs {
+		k := r.name + "@" + string(rune('0'+r.procs))
+		got[k] = append(got[k], r.values["ns/op"])
+	}
+	want := map[string][]float64{
+		"BenchmarkA/c/levee@1": {11, 12}, // replaced by the new run
+		"BenchmarkA/c/peer@1":  {21},
+		"BenchmarkA/c/levee@2": {8}, // kept: not measured at cpu 2 this time
+		"BenchmarkA/c/peer@2":  {16},
+		"BenchmarkA/d/levee@1": {5}, // kept: case d not run
+	}
+	if len(got) != len(want) {
+		t.Fatalf("mergeRaw: got keys %v, want %v", got, want)
+	}
+	for k, w := range want {
+		g := got[k]
+		if len(g) != len(w) {
+			t.Errorf("mergeRaw: %s = %v, want %v", k, g, w)
+			continue
+		}
+		for i := range w {
+			if g[i] != w[i] {
+				t.Errorf("mergeRaw: %s = %v, want %v", k, g, w)
+			}
+		}
+	}
+	if again := mergeRaw(mergeRaw([]byte(old), []byte(fresh)), []byte(fresh)); len(again) != len(mergeRaw([]byte(old), []byte(fresh))) {
+		t.Errorf("mergeRaw is not idempotent for a repeated run:\n%s", again)
+	}
+}
