@@ -49,6 +49,7 @@ type config struct {
 	weigher     any // func(K, V) int64, checked by New
 	shards      int // 0: chosen by New
 	hook        func(Event)
+	loadTimeout time.Duration
 
 	errs []error
 }
@@ -217,5 +218,17 @@ func WithEventHook(hook func(Event)) Option {
 			return
 		}
 		c.hook = hook
+	})
+}
+
+// WithLoadTimeout bounds every load and refresh: its context ends d after
+// it starts. Callers are bounded by their own contexts whatever d is; this
+// bounds the work done for them. It must be positive and at most [MaxTTL].
+// By default a load runs until it returns or [Cache.Close] is called.
+func WithLoadTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if checkDuration(c, "load timeout", d, false) {
+			c.loadTimeout = d
+		}
 	})
 }

@@ -1,0 +1,49 @@
+package cache
+
+import (
+	"hash/maphash"
+	"reflect"
+	"unsafe"
+)
+
+// hasherFor returns a function that spreads keys of type K over shards, or
+// nil when K is a type it cannot hash without allocating (floats, whose
+// equal values +0 and -0 differ in bits; interfaces; structs and arrays):
+// such a cache keeps a single shard. The hash only picks a shard; the
+// shard's own map does the real lookup.
+func hasherFor[K comparable]() func(K) uint64 {
+	t := reflect.TypeOf((*K)(nil)).Elem()
+	switch t.Kind() {
+	case reflect.String:
+		seed := maphash.MakeSeed()
+		return func(k K) uint64 {
+			// K's underlying type is string: same layout.
+			return maphash.String(seed, *(*string)(unsafe.Pointer(&k)))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Uintptr, reflect.Bool, reflect.Pointer, reflect.UnsafePointer, reflect.Chan:
+		switch t.Size() {
+		case 8:
+			return func(k K) uint64 { return mix(*(*uint64)(unsafe.Pointer(&k))) }
+		case 4:
+			return func(k K) uint64 { return mix(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
+		case 2:
+			return func(k K) uint64 { return mix(uint64(*(*uint16)(unsafe.Pointer(&k)))) }
+		case 1:
+			return func(k K) uint64 { return mix(uint64(*(*uint8)(unsafe.Pointer(&k)))) }
+		}
+	}
+	return nil
+}
+
+// mix is the finaliser of SplitMix64: every input bit moves every output
+// bit, so consecutive integers land on unrelated shards.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
