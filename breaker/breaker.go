@@ -162,15 +162,9 @@ type Breaker struct {
 // New returns a breaker configured by opts, or an error describing every
 // invalid option.
 func New(opts ...Option) (*Breaker, error) {
-	c, err := build(opts)
+	c, err := build(opts, Option.applyBreaker)
 	if err != nil {
 		return nil, err
-	}
-	if c.groupOpt != "" {
-		return nil, errors.New("breaker: " + c.groupOpt + " configures a Group or Transport, not a Breaker")
-	}
-	if c.transportOpt != "" {
-		return nil, errors.New("breaker: " + c.transportOpt + " configures a Transport, not a Breaker")
 	}
 	return newBreaker(&c, c.name), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,9 +38,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"nil rand", breaker.WithRand(nil), "breaker: nil rand function"},
 		{"nil acceptable", breaker.WithAcceptable(nil), "breaker: nil acceptable function"},
 		{"nil hook", breaker.WithEventHook(nil), "breaker: nil event hook"},
-		{"nil option", nil, "breaker: nil Option"},
-		{"group option", breaker.WithMaxBreakers(10), "breaker: WithMaxBreakers configures a Group or Transport, not a Breaker"},
-		{"transport option", breaker.WithFailureStatus(func(int) bool { return true }), "breaker: WithFailureStatus configures a Transport, not a Breaker"},
+		{"nil option", nil, "breaker: nil option"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := breaker.New(tc.opt)
@@ -61,6 +60,34 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 	b, err := breaker.New(breaker.WithK(3), breaker.WithK(1), breaker.WithWindow(time.Second), breaker.WithBuckets(10), breaker.WithProtection(0))
 	require.NoError(t, err)
 	require.NotNil(t, b)
+}
+
+// TestOptionsFitOnlyWhereTheyApply checks the option types: an option
+// that does not apply to a constructor does not compile there, so
+// breaker.New(breaker.WithMaxBreakers(10)) is a compile error rather than
+// an error at run time.
+func TestOptionsFitOnlyWhereTheyApply(t *testing.T) {
+	option := reflect.TypeOf((*breaker.Option)(nil)).Elem()
+	group := reflect.TypeOf((*breaker.GroupOption)(nil)).Elem()
+	transport := reflect.TypeOf((*breaker.TransportOption)(nil)).Elem()
+	for _, tc := range []struct {
+		name                string
+		opt                 any
+		New, Group, Transpt bool
+	}{
+		{"WithK", breaker.WithK(2), true, true, true},
+		{"WithClock", breaker.WithClock(newFakeClock()), true, true, true},
+		{"WithName", breaker.WithName("es"), true, false, false},
+		{"WithMaxBreakers", breaker.WithMaxBreakers(10), false, true, true},
+		{"WithIdleTimeout", breaker.WithIdleTimeout(time.Minute), false, true, true},
+		{"WithKey", breaker.WithKey(hostOf), false, false, true},
+		{"WithFailureStatus", breaker.WithFailureStatus(func(int) bool { return true }), false, false, true},
+	} {
+		typ := reflect.TypeOf(tc.opt)
+		assert.Equal(t, tc.New, typ.Implements(option), "%s fits New", tc.name)
+		assert.Equal(t, tc.Group, typ.Implements(group), "%s fits NewGroup", tc.name)
+		assert.Equal(t, tc.Transpt, typ.Implements(transport), "%s fits NewTransport", tc.name)
+	}
 }
 
 func TestKAndProtectionShapeTheThrottle(t *testing.T) {

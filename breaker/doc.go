@@ -107,6 +107,18 @@
 // [Breaker.Stats] reports the window; [WithEventHook] reports when
 // throttling starts and stops.
 //
+// # Options
+//
+// Each constructor takes its own option type, so an option that does not
+// apply to it is a compile error, not an error at run time: [New] takes
+// [Option], [NewGroup] takes [GroupOption], [NewTransport] and [Transport]
+// take [TransportOption]. A [BreakerOption] (WithK, WithWindow, WithClock,
+// ...) fits all three; [WithName] fits only New; a [KeyedOption]
+// ([WithMaxBreakers], [WithIdleTimeout]) fits NewGroup and NewTransport;
+// [WithKey] and [WithFailureStatus] fit only NewTransport. Options are
+// values, the last of a kind wins, and the constructor returns an error
+// naming every invalid one.
+//
 // # Cost
 //
 // A call reads the clock once and loads a few atomics; recording its

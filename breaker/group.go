@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,26 +27,20 @@ type Group struct {
 
 // NewGroup returns an empty group whose breakers are configured by opts:
 // breaker options apply to every breaker, group options to the group.
-func NewGroup(opts ...Option) (*Group, error) {
-	c, err := build(opts)
+func NewGroup(opts ...GroupOption) (*Group, error) {
+	c, err := build(opts, GroupOption.applyGroup)
 	if err != nil {
 		return nil, err
 	}
-	if c.transportOpt != "" {
-		return nil, errors.New("breaker: " + c.transportOpt + " configures a Transport, not a Group")
-	}
-	return newGroup(c)
+	return newGroup(c), nil
 }
 
-func newGroup(c config) (*Group, error) {
-	if c.nameOpt != "" {
-		return nil, errors.New("breaker: WithName does not apply to a Group or Transport: their breakers are named by their keys")
-	}
+func newGroup(c config) *Group {
 	g := &Group{cfg: c}
 	m := map[string]*Breaker{}
 	g.breakers.Store(&m)
 	g.lastSweep = g.now()
-	return g, nil
+	return g
 }
 
 func (g *Group) now() time.Time {

@@ -80,13 +80,12 @@ func TestGroupDropsIdleBreakers(t *testing.T) {
 
 func TestGroupRefusesInvalidOptions(t *testing.T) {
 	for _, tc := range []struct {
-		opt  breaker.Option
+		opt  breaker.GroupOption
 		want string
 	}{
 		{breaker.WithMaxBreakers(0), "breaker: max breakers must be at least 1, got 0"},
 		{breaker.WithIdleTimeout(0), "breaker: idle timeout must be positive, got 0s"},
-		{breaker.WithName("x"), "breaker: WithName does not apply to a Group or Transport: their breakers are named by their keys"},
-		{breaker.WithKey(hostOf), "breaker: WithKey configures a Transport, not a Group"},
+		{nil, "breaker: nil option"},
 		{breaker.WithK(0), "breaker: K must be a finite number of at least 1, got 0"},
 	} {
 		g, err := breaker.NewGroup(tc.opt)

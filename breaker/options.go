@@ -34,14 +34,55 @@ const (
 	maxBuckets = 1 << 16
 )
 
-// Option configures [New], [NewGroup] and [NewTransport]. Options are
-// values: the last of a kind wins. Breaker options fit all three
-// constructors; group options ([WithMaxBreakers], [WithIdleTimeout]) fit
-// [NewGroup] and [NewTransport]; transport options ([WithKey],
-// [WithFailureStatus]) fit [NewTransport] only. A constructor given an
-// option it cannot use returns an error rather than ignoring it. An Option
-// holds no state: one may configure any number of constructors.
-type Option func(*config)
+// Option configures [New]. Every option of [BreakerOption] type is one,
+// and so is [WithName]. The options of the three constructors are typed,
+// so that an option that does not apply does not compile:
+//
+//   - [BreakerOption] (WithK, WithWindow, WithClock, ...) configures a
+//     breaker and fits [New], [NewGroup] and [NewTransport] (and
+//     [Transport]), where it configures every breaker of the group.
+//   - [WithName] fits [New] only: a Group's breakers are named by their
+//     keys.
+//   - [KeyedOption] ([WithMaxBreakers], [WithIdleTimeout]) configures the
+//     set of breakers of a Group and fits [NewGroup] and [NewTransport].
+//   - [WithKey] and [WithFailureStatus] fit [NewTransport] only.
+//
+// Options are values: the last of a kind wins, and an option holds no
+// state, so one may configure any number of constructors. A constructor
+// validates them all and returns an error naming every invalid value.
+type Option interface{ applyBreaker(*config) }
+
+// GroupOption configures [NewGroup]: a [BreakerOption] or a [KeyedOption].
+type GroupOption interface{ applyGroup(*config) }
+
+// TransportOption configures [NewTransport] and [Transport]: a
+// [BreakerOption], a [KeyedOption], [WithKey] or [WithFailureStatus].
+type TransportOption interface{ applyTransport(*config) }
+
+// BreakerOption configures a breaker: one made by [New], or every breaker
+// of a [Group] or a [RoundTripper]. It is an [Option], a [GroupOption] and
+// a [TransportOption].
+type BreakerOption struct{ f func(*config) }
+
+func (o BreakerOption) applyBreaker(c *config)   { o.f(c) }
+func (o BreakerOption) applyGroup(c *config)     { o.f(c) }
+func (o BreakerOption) applyTransport(c *config) { o.f(c) }
+
+// KeyedOption configures the set of breakers a [Group] (or the group of a
+// [RoundTripper]) keeps. It is a [GroupOption] and a [TransportOption],
+// not an [Option].
+type KeyedOption struct{ f func(*config) }
+
+func (o KeyedOption) applyGroup(c *config)     { o.f(c) }
+func (o KeyedOption) applyTransport(c *config) { o.f(c) }
+
+type nameOption string
+
+func (o nameOption) applyBreaker(c *config) { c.name = string(o) }
+
+type transportOption func(*config)
+
+func (o transportOption) applyTransport(c *config) { o(c) }
 
 type config struct {
 	k          float64
@@ -63,10 +104,7 @@ type config struct {
 	key     func(*http.Request) string
 	failure func(code int) bool
 
-	errs         []error
-	nameOpt      string // first option that only New accepts
-	groupOpt     string // first option that only NewGroup and NewTransport accept
-	transportOpt string // first option that only NewTransport accepts
+	errs []error
 }
 
 func defaultConfig() config {
@@ -87,21 +125,15 @@ func (c *config) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("breaker: "+format, args...))
 }
 
-func mark(slot *string, name string) {
-	if *slot == "" {
-		*slot = name
-	}
-}
-
 // build applies opts to the defaults and validates the result.
-func build(opts []Option) (config, error) {
+func build[O any](opts []O, apply func(O, *config)) (config, error) {
 	c := defaultConfig()
 	for _, o := range opts {
-		if o == nil {
-			c.fail("nil Option")
+		if any(o) == nil {
+			c.fail("nil option")
 			continue
 		}
-		o(&c)
+		apply(o, &c)
 	}
 	if len(c.errs) > 0 {
 		return c, errors.Join(c.errs...)
@@ -116,53 +148,53 @@ func build(opts []Option) (config, error) {
 // rejects only once requests exceed K times the accepts, so with K = 1.5 it
 // tolerates up to a third of the calls failing before it rejects any.
 // Smaller is more aggressive; K must be at least 1. Default [DefaultK].
-func WithK(k float64) Option {
-	return func(c *config) {
+func WithK(k float64) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if !(k >= 1) || math.IsInf(k, 0) {
 			c.fail("K must be a finite number of at least 1, got %v", k)
 			return
 		}
 		c.k = k
-	}
+	}}
 }
 
 // WithWindow sets the length of the rolling window the breaker remembers
 // outcomes over. It must be positive. Default [DefaultWindow].
-func WithWindow(d time.Duration) Option {
-	return func(c *config) {
+func WithWindow(d time.Duration) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if d <= 0 {
 			c.fail("window must be positive, got %v", d)
 			return
 		}
 		c.window = d
-	}
+	}}
 }
 
 // WithBuckets sets how many buckets the window is split into; the window
 // slides one bucket at a time. It must be between 1 and 65536, and each
 // bucket at least a millisecond long. Default [DefaultBuckets].
-func WithBuckets(n int) Option {
-	return func(c *config) {
+func WithBuckets(n int) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if n < 1 || n > maxBuckets {
 			c.fail("buckets must be between 1 and %d, got %d", maxBuckets, n)
 			return
 		}
 		c.buckets = n
-	}
+	}}
 }
 
 // WithProtection sets how many failed requests in the window the breaker
 // lets pass before it rejects anything, so a quiet service is not throttled
 // by one or two errors. It must not be negative. Default
 // [DefaultProtection].
-func WithProtection(n float64) Option {
-	return func(c *config) {
+func WithProtection(n float64) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if !(n >= 0) || math.IsInf(n, 0) {
 			c.fail("protection must be a finite number of at least 0, got %v", n)
 			return
 		}
 		c.protection = n
-	}
+	}}
 }
 
 // WithProbeInterval sets the longest time the breaker goes without letting
@@ -170,40 +202,40 @@ func WithProtection(n float64) Option {
 // last admitted call, the next call is admitted whatever the rejection
 // probability, so the breaker keeps learning whether the dependency has
 // recovered. It must be positive. Default [DefaultProbeInterval].
-func WithProbeInterval(d time.Duration) Option {
-	return func(c *config) {
+func WithProbeInterval(d time.Duration) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if d <= 0 {
 			c.fail("probe interval must be positive, got %v", d)
 			return
 		}
 		c.probe = d
-	}
+	}}
 }
 
 // WithSlowCall makes a successful call that took longer than threshold
 // count as a failure: a dependency that answers, but too late, is failing
 // its callers. The threshold must be positive. By default duration does not
 // matter.
-func WithSlowCall(threshold time.Duration) Option {
-	return func(c *config) {
+func WithSlowCall(threshold time.Duration) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if threshold <= 0 {
 			c.fail("slow-call threshold must be positive, got %v", threshold)
 			return
 		}
 		c.slow = threshold
-	}
+	}}
 }
 
 // WithClock sets the clock the breaker reads, one read per call (two with
 // [WithSlowCall]). By default it is the system's monotonic clock.
-func WithClock(clk Clock) Option {
-	return func(c *config) {
+func WithClock(clk Clock) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if clk == nil {
 			c.fail("nil Clock")
 			return
 		}
 		c.clock = clk
-	}
+	}}
 }
 
 // WithRand sets the source of the random numbers in [0, 1) the breaker
@@ -211,14 +243,14 @@ func WithClock(clk Clock) Option {
 // breaker is used from one goroutine only. By default it is
 // math/rand/v2's Float64, which is safe for concurrent use and does not
 // lock.
-func WithRand(f func() float64) Option {
-	return func(c *config) {
+func WithRand(f func() float64) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if f == nil {
 			c.fail("nil rand function")
 			return
 		}
 		c.rand = f
-	}
+	}}
 }
 
 // WithAcceptable marks errors that are answers rather than failures:
@@ -227,14 +259,14 @@ func WithRand(f func() float64) Option {
 // nil errors are always successes and the caller's own context.Canceled is
 // never a failure; context.DeadlineExceeded is a failure unless acceptable
 // says otherwise.
-func WithAcceptable(acceptable func(err error) bool) Option {
-	return func(c *config) {
+func WithAcceptable(acceptable func(err error) bool) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if acceptable == nil {
 			c.fail("nil acceptable function")
 			return
 		}
 		c.acceptable = acceptable
-	}
+	}}
 }
 
 // WithEventHook sets a function called when a breaker starts or stops
@@ -242,96 +274,85 @@ func WithAcceptable(acceptable func(err error) bool) Option {
 // most once per transition and at most once per bucket. It is called on the
 // goroutine of the call that noticed the change, outside any lock of the
 // breaker; it should return quickly.
-func WithEventHook(hook func(Event)) Option {
-	return func(c *config) {
+func WithEventHook(hook func(Event)) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if hook == nil {
 			c.fail("nil event hook")
 			return
 		}
 		c.hook = hook
-	}
+	}}
 }
 
 // WithLogger logs when a breaker starts throttling (at Warn, with the
 // rejection probability) and when it stops (at Info). Like the event hook,
 // it is told at most once per transition and once per bucket, so an
 // overload does not flood the log. By default nothing is logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+func WithLogger(l *slog.Logger) BreakerOption {
+	return BreakerOption{func(c *config) {
 		if l == nil {
 			c.fail("nil logger")
 			return
 		}
 		c.logger = l
-	}
+	}}
 }
 
 // WithName names a breaker made by [New]; the name appears in its errors
 // and events. Breakers of a [Group] are named by their key instead.
-func WithName(name string) Option {
-	return func(c *config) {
-		mark(&c.nameOpt, "WithName")
-		c.name = name
-	}
-}
+func WithName(name string) Option { return nameOption(name) }
 
 // WithMaxBreakers bounds how many breakers a [Group] holds. When a new name
 // would exceed it, breakers idle for longer than the idle timeout go first,
-// then the one idle the longest. It must be at least 1. Default
-// [DefaultMaxBreakers]. A group option.
-func WithMaxBreakers(n int) Option {
-	return func(c *config) {
-		mark(&c.groupOpt, "WithMaxBreakers")
+// then the least recently used one. It must be at least 1. Default
+// [DefaultMaxBreakers].
+func WithMaxBreakers(n int) KeyedOption {
+	return KeyedOption{func(c *config) {
 		if n < 1 {
 			c.fail("max breakers must be at least 1, got %d", n)
 			return
 		}
 		c.maxBreakers = n
-	}
+	}}
 }
 
 // WithIdleTimeout sets how long a breaker of a [Group] may go unused before
 // the group drops it; a dropped name gets a fresh breaker on its next use.
-// It must be positive. Default [DefaultIdleTimeout]. A group option.
-func WithIdleTimeout(d time.Duration) Option {
-	return func(c *config) {
-		mark(&c.groupOpt, "WithIdleTimeout")
+// It must be positive. Default [DefaultIdleTimeout].
+func WithIdleTimeout(d time.Duration) KeyedOption {
+	return KeyedOption{func(c *config) {
 		if d <= 0 {
 			c.fail("idle timeout must be positive, got %v", d)
 			return
 		}
 		c.idle = d
-	}
+	}}
 }
 
 // WithKey sets how [NewTransport] picks the breaker for a request. By
 // default it is the request's host with port (req.URL.Host), one breaker
-// per host; key by index or path prefix for finer isolation. A transport
-// option.
-func WithKey(key func(req *http.Request) string) Option {
-	return func(c *config) {
-		mark(&c.transportOpt, "WithKey")
+// per host; key by index or path prefix for finer isolation.
+func WithKey(key func(req *http.Request) string) TransportOption {
+	return transportOption(func(c *config) {
 		if key == nil {
 			c.fail("nil key function")
 			return
 		}
 		c.key = key
-	}
+	})
 }
 
 // WithFailureStatus sets which response status codes count as failures of
 // the server. By default those are 5xx and 429 Too Many Requests; every
-// other status, 404 included, is an answer and counts as a success. A
-// transport option.
-func WithFailureStatus(failure func(code int) bool) Option {
-	return func(c *config) {
-		mark(&c.transportOpt, "WithFailureStatus")
+// other status, 404 included, is an answer and counts as a success.
+func WithFailureStatus(failure func(code int) bool) TransportOption {
+	return transportOption(func(c *config) {
 		if failure == nil {
 			c.fail("nil failure-status function")
 			return
 		}
 		c.failure = failure
-	}
+	})
 }
 
 func hostKey(req *http.Request) string { return req.URL.Host }

@@ -28,15 +28,12 @@ type RoundTripper struct {
 // NewTransport returns a RoundTripper sending requests through base
 // (http.DefaultTransport if nil), with breakers configured by opts:
 // breaker, group and transport options all apply.
-func NewTransport(base http.RoundTripper, opts ...Option) (*RoundTripper, error) {
-	c, err := build(opts)
+func NewTransport(base http.RoundTripper, opts ...TransportOption) (*RoundTripper, error) {
+	c, err := build(opts, TransportOption.applyTransport)
 	if err != nil {
 		return nil, err
 	}
-	g, err := newGroup(c)
-	if err != nil {
-		return nil, err
-	}
+	g := newGroup(c)
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -47,7 +44,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) (*RoundTripper, error)
 // Transport field of a client's configuration. It panics if an option is
 // invalid: options are fixed in the program's text, so that is a
 // programmer's error.
-func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+func Transport(base http.RoundTripper, opts ...TransportOption) http.RoundTripper {
 	t, err := NewTransport(base, opts...)
 	if err != nil {
 		panic(err)

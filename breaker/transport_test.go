@@ -184,8 +184,6 @@ func TestTransportOptions(t *testing.T) {
 	assert.PanicsWithError(t, "breaker: K must be a finite number of at least 1, got 0", func() {
 		breaker.Transport(stub, breaker.WithK(0))
 	})
-	_, err = breaker.NewTransport(stub, breaker.WithName("x"))
-	assert.Error(t, err)
 	_, err = breaker.NewTransport(stub, breaker.WithKey(nil))
 	assert.EqualError(t, err, "breaker: nil key function")
 }
