@@ -154,7 +154,7 @@ func NewTokenBucket(rdb redis.UniversalClient, rate float64, burst int, opts ...
 		l.local, err = newLocalToken(rate/float64(c.instances), ceilDiv(burst, c.instances), c)
 	}
 	if err == nil && c.lease > 0 {
-		ttl := time.Duration(float64(c.lease) * interval * 1e3)
+		ttl := time.Duration(float64(max(burst, c.lease*c.instances)) * interval * 1e3)
 		ttl = max(ttl, time.Millisecond)
 		l.leases = newLeases(c.maxKeys, ttl)
 	}

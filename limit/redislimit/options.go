@@ -260,7 +260,9 @@ func (o leaseOption) applyToken(c *config) {
 // fleet never admits more in total than the bucket hands out, but in any
 // interval it may admit up to instances × (batch-1) more than an exact
 // limiter (tokens leased before the interval, spent in it), and leased
-// tokens an instance does not spend within one batch's worth of time at the
-// global rate are dropped (fewer admitted, never more). Between 2 and
-// [MaxLeaseBatch]. Off by default.
+// tokens an instance does not spend within the bucket's refill time
+// (burst/rate, or instances×batch/rate if longer) are dropped: fewer
+// admitted, never more. A remembered denial is exact: no token can be had
+// before the retry-after Redis gave. Between 2 and [MaxLeaseBatch]; a lease
+// never exceeds what the bucket holds. Off by default.
 func WithLease(batch int) TokenOption { return leaseOption(batch) }

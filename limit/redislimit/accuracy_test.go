@@ -1,0 +1,191 @@
+package redislimit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/levee-go/levee/limit/redislimit"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Test group 1: accuracy. Four instances, each with its own client and
+// limiter, share one key and call as fast as their limiter lets them (a
+// denied caller waits min(RetryAfter, 1ms)); the fleet's admissions are
+// counted over a fixed span.
+
+const (
+	accInstances = 4
+	accWorkers   = 2 // goroutines per instance
+	accRate      = 200
+	accBurst     = 20
+	accSpan      = 5 * time.Second
+)
+
+type fleetResult struct {
+	allowed, calls int64
+	stats          redislimit.Stats // summed over the instances
+}
+
+// runFleet makes instances limiters with mk and runs them until the span
+// ends. start, when non-zero, is when the callers begin.
+func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb redis.UniversalClient) (*redislimit.Limiter, error)) fleetResult {
+	t.Helper()
+	var ls []*redislimit.Limiter
+	for i := 0; i < accInstances; i++ {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t), PoolSize: accWorkers})
+		t.Cleanup(func() { rdb.Close() })
+		l, err := mk(rdb)
+		require.NoError(t, err)
+		closeLimiter(t, l)
+		ls = append(ls, l)
+	}
+	if start.IsZero() {
+		start = time.Now()
+	}
+	time.Sleep(time.Until(start))
+	end := start.Add(span)
+	var allowed, calls, errs atomic.Int64
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		for w := 0; w < accWorkers; w++ {
+			wg.Add(1)
+			go func(l *redislimit.Limiter) {
+				defer wg.Done()
+				ctx := context.Background()
+				for time.Now().Before(end) {
+					r, err := l.Allow(ctx, "shared")
+					calls.Add(1)
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					if r.Allowed {
+						allowed.Add(1)
+						continue
+					}
+					time.Sleep(min(r.RetryAfter, time.Millisecond))
+				}
+			}(l)
+		}
+	}
+	wg.Wait()
+	require.Zero(t, errs.Load(), "errors")
+	for _, l := range ls {
+		require.Zero(t, l.Stats().Fallback, "calls decided by the fallback: this test measures Redis")
+	}
+	res := fleetResult{allowed: allowed.Load(), calls: calls.Load()}
+	for _, l := range ls {
+		s := l.Stats()
+		res.stats.RoundTrips += s.RoundTrips
+		res.stats.Local += s.Local
+		res.stats.Fallback += s.Fallback
+		res.stats.ToFallback += s.ToFallback
+	}
+	return res
+}
+
+func TestAccuracyTokenBucket(t *testing.T) {
+	t.Parallel()
+	p := prefix(t)
+	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
+		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+	})
+	want := accBurst + accRate*accSpan.Seconds() // 1020
+	t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%), %d round trips",
+		accInstances, res.allowed, res.calls, want, res.stats.RoundTrips)
+	assert.InDelta(t, want, float64(res.allowed), want*0.02)
+	assert.Zero(t, res.stats.Fallback)
+	// One round trip per call, plus at most one script load per instance.
+	assert.LessOrEqual(t, res.stats.RoundTrips, res.calls+accInstances)
+}
+
+// With leasing, every admitted call spent a token the bucket handed out, so
+// the fleet never admits more than the exact limiter; it admits fewer by at
+// most the leased tokens left unspent: instances × (batch-1).
+func TestAccuracyTokenBucketLease(t *testing.T) {
+	t.Parallel()
+	const batch = 10
+	p := prefix(t)
+	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
+		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p),
+			redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithLease(batch))
+	})
+	want := accBurst + accRate*accSpan.Seconds()
+	perCall := float64(res.stats.RoundTrips) / float64(res.calls)
+	t.Logf("token bucket with lease %d, %d instances: admitted %d of %d calls (want %.0f, -%d..+2%%), %.3f round trips per call, %d calls decided locally",
+		batch, accInstances, res.allowed, res.calls, want, accInstances*(batch-1), perCall, res.stats.Local)
+	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
+	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-accInstances*(batch-1))
+	assert.Less(t, perCall, 0.7, "remembered denials save round trips")
+}
+
+// Below the limit, a lease of batch tokens serves batch calls: round trips
+// per call fall to about 1/batch.
+func TestLeaseRoundTrips(t *testing.T) {
+	t.Parallel()
+	const batch = 10
+	p := prefix(t)
+	var ls []*redislimit.Limiter
+	for i := 0; i < accInstances; i++ {
+		l, err := redislimit.NewTokenBucket(client(t), 1000, 100, redislimit.WithPrefix(p),
+			redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithLease(batch))
+		require.NoError(t, err)
+		closeLimiter(t, l)
+		ls = append(ls, l)
+	}
+	ctx := context.Background()
+	const rounds = 100 // 400 calls at about 400 per second, under the limit of 1000
+	for i := 0; i < rounds; i++ {
+		for _, l := range ls {
+			r, err := l.Allow(ctx, "shared")
+			require.NoError(t, err)
+			require.True(t, r.Allowed, "round %d", i)
+		}
+		time.Sleep(2500 * time.Microsecond)
+	}
+	var trips, local int64
+	for _, l := range ls {
+		trips += l.Stats().RoundTrips
+		local += l.Stats().Local
+	}
+	perCall := float64(trips) / (rounds * accInstances)
+	t.Logf("lease %d under the limit: %d round trips for %d calls (%.3f per call), %d decided locally", batch, trips, rounds*accInstances, perCall, local)
+	// 1/batch, plus one script load per instance.
+	assert.LessOrEqual(t, trips, int64(rounds*accInstances/batch+accInstances))
+}
+
+func TestAccuracyFixedWindow(t *testing.T) {
+	t.Parallel()
+	p := prefix(t)
+	// Start just after a whole second (the server's windows are aligned on
+	// its clock, the same machine's) and stop just before the fifth ends:
+	// exactly five windows.
+	start := time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)
+	res := runFleet(t, start, accSpan-40*time.Millisecond, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
+		return redislimit.NewFixedWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+	})
+	want := float64(accRate * 5)
+	t.Logf("fixed window, %d instances: admitted %d of %d calls (want %.0f)", accInstances, res.allowed, res.calls, want)
+	assert.InDelta(t, want, float64(res.allowed), want*0.02)
+}
+
+func TestAccuracySlidingWindow(t *testing.T) {
+	t.Parallel()
+	p := prefix(t)
+	// Start just after a whole second: the estimate admits the limit at
+	// once, then the limit per window as the previous window's weight
+	// decays, so a start at fraction f of a fixed window admits f×limit
+	// more over the span; aligned, f is 0.02.
+	start := time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)
+	res := runFleet(t, start, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
+		return redislimit.NewSlidingWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+	})
+	want := float64(accRate)*accSpan.Seconds() + 0.02*accRate
+	t.Logf("sliding window, %d instances: admitted %d of %d calls (want %.0f ±2%%)", accInstances, res.allowed, res.calls, want)
+	assert.InDelta(t, want, float64(res.allowed), want*0.02)
+}
