@@ -37,7 +37,7 @@ func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb red
 	t.Helper()
 	var ls []*redislimit.Limiter
 	for i := 0; i < accInstances; i++ {
-		rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t), PoolSize: accWorkers})
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t), PoolSize: accWorkers, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { rdb.Close() })
 		l, err := mk(rdb)
 		require.NoError(t, err)

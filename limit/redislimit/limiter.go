@@ -212,11 +212,41 @@ func newLimiter(rdb redis.UniversalClient, k kind, lua script, capacity int, per
 	if rdb == nil {
 		return nil, errors.New("redislimit: nil redis client")
 	}
+	if err := checkClient(rdb, c.timeout); err != nil {
+		return nil, err
+	}
 	l := &Limiter{
 		rdb: rdb, lua: lua, kind: k, capacity: capacity, limit: capacity,
 		argv: [2]any{a1, a2}, window: per, cfg: c, stop: make(chan struct{}),
 	}
 	return l, nil
+}
+
+// checkClient refuses a client that would block a call past the limiter's
+// timeout: go-redis ignores a context's deadline on the network unless
+// ContextTimeoutEnabled is set, and waits ReadTimeout (3s by default) for a
+// stalled server instead.
+func checkClient(rdb redis.UniversalClient, timeout time.Duration) error {
+	var ctxTimeout bool
+	var read, write time.Duration
+	switch c := rdb.(type) {
+	case *redis.Client:
+		o := c.Options()
+		ctxTimeout, read, write = o.ContextTimeoutEnabled, o.ReadTimeout, o.WriteTimeout
+	case *redis.ClusterClient:
+		o := c.Options()
+		ctxTimeout, read, write = o.ContextTimeoutEnabled, o.ReadTimeout, o.WriteTimeout
+	case *redis.Ring:
+		o := c.Options()
+		ctxTimeout, read, write = o.ContextTimeoutEnabled, o.ReadTimeout, o.WriteTimeout
+	default:
+		return nil // unknown implementation: its own business
+	}
+	if ctxTimeout || (read > 0 && read <= timeout && write > 0 && write <= timeout) {
+		return nil
+	}
+	return fmt.Errorf("redislimit: the redis client ignores context deadlines (ContextTimeoutEnabled is false) and waits up to "+
+		"ReadTimeout %v for a stalled server, longer than the limiter's timeout %v: set ContextTimeoutEnabled: true in its options", read, timeout)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

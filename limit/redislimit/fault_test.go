@@ -1,0 +1,265 @@
+package redislimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/levee-go/levee/limit/redislimit"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Test group 2: faults. The test starts its own redis-server, SIGKILLs it
+// mid-run and starts it again on the same port.
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []redislimit.Event
+	at     []time.Time
+}
+
+func (e *eventLog) hook(ev redislimit.Event) {
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.at = append(e.at, time.Now())
+	e.mu.Unlock()
+}
+
+func (e *eventLog) snapshot() ([]redislimit.Event, []time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]redislimit.Event(nil), e.events...), append([]time.Time(nil), e.at...)
+}
+
+func TestFaultKillAndRestart(t *testing.T) {
+	srv := startRedis(t)
+	const (
+		timeout = 100 * time.Millisecond
+		// go-redis stops dialing for up to a second once a client's pool
+		// saw PoolSize failed dials in a row (20 here: 10 per CPU); probes
+		// 200ms apart keep a 2s outage below that, so recovery is ours.
+		probe = 200 * time.Millisecond
+		before  = 1 * time.Second // on Redis
+		outage  = 2 * time.Second // killed
+		after   = 1 * time.Second // restarted
+	)
+	p := prefix(t)
+	type instance struct {
+		l   *redislimit.Limiter
+		log *eventLog
+	}
+	var fleet []instance
+	for i := 0; i < accInstances; i++ {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), PoolSize: 20, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { rdb.Close() })
+		log := &eventLog{}
+		l, err := redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p),
+			redislimit.WithInstances(accInstances), redislimit.WithTimeout(timeout),
+			redislimit.WithProbeInterval(probe), redislimit.WithEventHook(log.hook))
+		require.NoError(t, err)
+		closeLimiter(t, l)
+		fleet = append(fleet, instance{l, log})
+	}
+
+	start := time.Now()
+	killAt := start.Add(before)
+	restartAt := killAt.Add(outage)
+	end := restartAt.Add(after)
+	var (
+		mu         sync.Mutex
+		maxLatency time.Duration
+		admitted   [3]int64 // per phase, by the call's start
+		errs       atomic.Int64
+		wg         sync.WaitGroup
+	)
+	phase := func(t0 time.Time) int {
+		switch {
+		case t0.Before(killAt):
+			return 0
+		case t0.Before(restartAt):
+			return 1
+		}
+		return 2
+	}
+	for _, in := range fleet {
+		for w := 0; w < accWorkers; w++ {
+			wg.Add(1)
+			go func(l *redislimit.Limiter) {
+				defer wg.Done()
+				ctx := context.Background()
+				for {
+					t0 := time.Now()
+					if !t0.Before(end) {
+						return
+					}
+					r, err := l.Allow(ctx, "shared")
+					d := time.Since(t0)
+					mu.Lock()
+					maxLatency = max(maxLatency, d)
+					if err == nil && r.Allowed {
+						admitted[phase(t0)]++
+					}
+					mu.Unlock()
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					if !r.Allowed {
+						time.Sleep(min(r.RetryAfter, time.Millisecond))
+					}
+				}
+			}(in.l)
+		}
+	}
+
+	time.Sleep(time.Until(killAt))
+	srv.kill()
+	tripsAtKill := int64(0)
+	for _, in := range fleet {
+		tripsAtKill += in.l.Stats().RoundTrips
+	}
+	time.Sleep(time.Until(restartAt))
+	tripsAtRestart := int64(0)
+	for _, in := range fleet {
+		tripsAtRestart += in.l.Stats().RoundTrips
+		assert.Equal(t, redislimit.ModeFallback, in.l.Mode())
+	}
+	srv.restart()
+	restarted := time.Now()
+	wg.Wait()
+
+	assert.Zero(t, errs.Load(), "no call returns an error: the fallback decides")
+	fallbackWant := float64(accInstances*ceilDiv(accBurst, accInstances)) + accRate*outage.Seconds() // 420
+	t.Logf("admitted: %d before the kill, %d during the %v outage (fallback allows %.0f), %d in the %v after the restart; max call latency %v (timeout %v)",
+		admitted[0], admitted[1], outage, fallbackWant, admitted[2], after, maxLatency, timeout)
+	t.Logf("round trips during the outage: %d (probes at most %d per instance)", tripsAtRestart-tripsAtKill, int(outage/probe)+1)
+
+	// No call blocks past the timeout (plus scheduling slack on a loaded,
+	// race-instrumented machine).
+	assert.Less(t, maxLatency, timeout+100*time.Millisecond)
+	// Fleet-wide admission during the outage within 10% of the fallback.
+	assert.InDelta(t, fallbackWant, float64(admitted[1]), fallbackWant*0.10)
+	// Straight to the fallback after the first failure: per instance, at
+	// most its workers' in-flight calls failed, the rest were probes.
+	assert.LessOrEqual(t, tripsAtRestart-tripsAtKill, int64(accInstances*(accWorkers+int(outage/probe)+1)))
+	// After the restart the fleet is exact again, give or take one fallback
+	// window: the restarted server's empty bucket (burst) plus the local
+	// buckets' leftovers.
+	assert.LessOrEqual(t, float64(admitted[2]), accRate*after.Seconds()+accBurst+float64(accInstances*ceilDiv(accBurst, accInstances))+2)
+
+	for i, in := range fleet {
+		st := in.l.Stats()
+		assert.Equal(t, redislimit.ModeRedis, st.Mode, "instance %d", i)
+		assert.Equal(t, int64(1), st.ToFallback, "instance %d", i)
+		assert.Equal(t, int64(1), st.ToRedis, "instance %d", i)
+		evs, at := in.log.snapshot()
+		require.Len(t, evs, 2, "instance %d", i)
+		assert.Equal(t, redislimit.ModeFallback, evs[0].Mode)
+		assert.Error(t, evs[0].Err)
+		assert.Equal(t, redislimit.ModeRedis, evs[1].Mode)
+		// The fallback engaged on the first failed call, right after the kill.
+		assert.Less(t, at[0].Sub(killAt), timeout+100*time.Millisecond, "instance %d", i)
+		// Back on Redis within the probe interval (plus one probe's round trip).
+		assert.Less(t, at[1].Sub(restarted), probe+timeout, "instance %d", i)
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// A caller's own cancellation or deadline is its error, never a reason to
+// leave Redis.
+func TestCallerContextNeverFlips(t *testing.T) {
+	srv := startRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	l, err := redislimit.NewTokenBucket(rdb, 10, 10, redislimit.WithPrefix(prefix(t)), redislimit.WithTimeout(2*time.Second))
+	require.NoError(t, err)
+	closeLimiter(t, l)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = l.Allow(ctx, "k")
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = l.Allow(context.Background(), "k") // a connection in the pool
+	require.NoError(t, err)
+
+	// The server stalls every client for 500ms; the caller gives up after 50.
+	admin := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { admin.Close() })
+	require.NoError(t, admin.Do(context.Background(), "CLIENT", "PAUSE", "500", "ALL").Err())
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	t0 := time.Now()
+	_, err = l.Allow(ctx, "k")
+	cancel()
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(t0), 300*time.Millisecond)
+
+	st := l.Stats()
+	assert.Equal(t, redislimit.ModeRedis, st.Mode)
+	assert.Zero(t, st.ToFallback)
+	assert.Zero(t, st.Fallback)
+	assert.Zero(t, st.Errors)
+	assert.Equal(t, int64(1), st.Allowed+st.Denied)
+}
+
+// With nothing listening, the first call already decides by the policy.
+func TestFallbackPolicies(t *testing.T) {
+	needRedisServer(t)
+	addr := "127.0.0.1:" + itoa(freePort(t)) // nothing listens there
+	for _, tc := range []struct {
+		policy  redislimit.Fallback
+		allowed []bool
+	}{
+		{redislimit.FallbackOpen, []bool{true, true, true, true, true}},
+		{redislimit.FallbackClosed, []bool{false, false, false, false, false}},
+		// 4 instances share burst 8: this one's share is 2.
+		{redislimit.FallbackLocal, []bool{true, true, false, false, false}},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+			t.Cleanup(func() { rdb.Close() })
+			var buf bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&buf, nil))
+			log := &eventLog{}
+			l, err := redislimit.NewTokenBucket(rdb, 0.001, 8, redislimit.WithFallback(tc.policy),
+				redislimit.WithInstances(4), redislimit.WithEventHook(log.hook), redislimit.WithLogger(logger),
+				redislimit.WithProbeInterval(time.Hour))
+			require.NoError(t, err)
+			var got []bool
+			for range tc.allowed {
+				r, err := l.Allow(context.Background(), "k")
+				require.NoError(t, err)
+				assert.Equal(t, 8, r.Limit)
+				if tc.policy == redislimit.FallbackClosed {
+					assert.Equal(t, time.Hour, r.RetryAfter)
+				}
+				got = append(got, r.Allowed)
+			}
+			assert.Equal(t, tc.allowed, got)
+			st := l.Stats()
+			assert.Equal(t, redislimit.ModeFallback, st.Mode)
+			assert.Equal(t, int64(1), st.RoundTrips, "one failed call, then straight to the fallback")
+			assert.Equal(t, int64(len(tc.allowed)), st.Fallback)
+			assert.Equal(t, int64(1), st.ToFallback)
+			evs, _ := log.snapshot()
+			require.Len(t, evs, 1)
+			assert.Equal(t, redislimit.ModeFallback, evs[0].Mode)
+			assert.Contains(t, buf.String(), "level=WARN")
+			assert.Contains(t, buf.String(), "fallback="+tc.policy.String())
+			require.NoError(t, l.Close())
+			require.NoError(t, l.Close())
+			_, err = l.Allow(context.Background(), "k")
+			assert.True(t, errors.Is(err, redislimit.ErrClosed))
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
