@@ -35,7 +35,7 @@ func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
 type LimiterEvent struct {
 	Name     string        // the limiter's name, "" if it has none
 	Time     time.Time     // when the window closed, on the limiter's clock
-	Limit    int           // the limit from now on (the minimum while probing)
+	Limit    int           // the limit from now on (what is admitted while probing)
 	Previous int           // the limit before
 	Baseline time.Duration // the estimate of the unloaded latency
 	Latency  time.Duration // the mean latency of the window just closed
@@ -44,7 +44,7 @@ type LimiterEvent struct {
 
 // LimiterStats is a snapshot of a limiter, a plain value.
 type LimiterStats struct {
-	Limit    int           // current limit of the Default class
+	Limit    int           // current limit of the Default class, see [Limiter.Limit]
 	InFlight int           // calls holding a permit
 	Queued   int           // callers waiting for a permit
 	Baseline time.Duration // estimate of the unloaded latency; 0 until measured
@@ -125,6 +125,7 @@ type Limiter struct {
 	probing  atomic.Int32 // probeOff, probeDrain or probeMeasure
 	winEnd   atomic.Int64 // offset at which the window may close, ns
 	winStart atomic.Int64 // offset at which the window started, ns
+	shown    atomic.Int64 // the limit, rounded, for Limit and Stats
 
 	epoch     time.Time
 	clock     Clock // nil: the monotonic clock
@@ -171,8 +172,12 @@ const (
 	probeMeasure
 )
 
-// minSamples is the fewest samples a window closes with.
-const minSamples = 10
+// minSamples is the fewest samples a window closes with, probeSamples the
+// fewest a probe's window closes with.
+const (
+	minSamples   = 10
+	probeSamples = 60
+)
 
 // shares are the fractions of the limit each class may fill.
 var shares = [NumPriorities]float64{0.5, 1, 1.25}
@@ -216,6 +221,7 @@ func newLimiter(c *limiterConfig) *Limiter {
 	}
 	l.winEnd.Store(l.window)
 	l.setCaps(l.limit, false)
+	l.shown.Store(int64(c.initial))
 	return l
 }
 
@@ -402,7 +408,7 @@ func (l *Limiter) finish(t Permit, kind int) {
 		l.dropped.Add(1)
 	}
 	l.sum.Add(now - t.start)
-	if l.n.Add(1) >= minSamples && now >= l.winEnd.Load() && l.mu.TryLock() {
+	if n := l.n.Add(1); n >= minSamples && now >= l.winEnd.Load() && (n >= probeSamples || l.probing.Load() == probeOff) && l.mu.TryLock() {
 		e, ok := l.closeWindow(now)
 		l.mu.Unlock()
 		l.trim()
@@ -498,20 +504,30 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 			}
 			limit = max(limit/2, target)
 		case 2*fpeak >= limit:
-			limit += max(1, math.Sqrt(limit))
+			// The closer to the tolerance, the smaller the step.
+			limit += max(1, math.Sqrt(limit)*min(1, (l.tolerance-g)/(l.tolerance-1)))
 		}
 	}
 	limit = min(max(limit, l.minLimit), l.maxLimit)
 	l.limit = limit
 
 	probe := !wasProbing && (l.baseline == 0 || (now-l.lastClean > l.probeIvl && !clean))
+	probeAt := l.minLimit
 	if probe {
+		// A cold limiter knows nothing of the dependency and probes at
+		// the minimum; later probes at a quarter of the limit, below the
+		// dependency's own concurrency unless the limit is four times too
+		// high, which the latency would have shown.
+		if l.baseline > 0 {
+			probeAt = max(probeAt, math.Round(limit/4))
+		}
 		l.saved = limit
 		l.probing.Store(probeDrain)
-		l.setCaps(l.minLimit, true)
+		l.setCaps(probeAt, true)
 	} else {
 		l.setCaps(limit, false)
 	}
+	l.shown.Store(int64(math.Round(limit)))
 	l.resetWindow(now)
 	if probe && l.inflight.Load() <= l.caps[1].Load() {
 		l.resetWindow(now)
@@ -527,13 +543,19 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 		Probing:  probe,
 	}
 	if probe {
-		e.Limit = int(l.minLimit)
+		e.Limit = int(probeAt)
 	}
 	return e, e.Limit != e.Previous || probe || wasProbing
 }
 
-// Limit returns the current limit of the [Default] class.
-func (l *Limiter) Limit() int { return int(l.caps[Default.Index()].Load()) }
+// Limit returns the current limit: the most calls of the [Default] class
+// in flight at once. While the limiter probes ([LimiterStats.Probing]) it
+// admits fewer for one window, but its limit stays.
+func (l *Limiter) Limit() int { return int(l.shown.Load()) }
+
+// Probing reports whether the limiter is re-measuring the dependency's
+// unloaded latency, admitting fewer calls than its limit for one window.
+func (l *Limiter) Probing() bool { return l.probing.Load() != probeOff }
 
 // Stats returns a snapshot of the limiter.
 func (l *Limiter) Stats() LimiterStats {
