@@ -2,6 +2,7 @@ package limit
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -111,7 +112,9 @@ func NewFixedWindow(quota int, period time.Duration, opts ...FixedWindowOption) 
 	if err != nil {
 		return nil, err
 	}
-	return &FixedWindow{s: &fixedShared{quota: quota, period: int64(period), loc: cfg.loc, tb: tb}}, nil
+	w := &FixedWindow{s: &fixedShared{quota: quota, period: int64(period), loc: cfg.loc, tb: tb}}
+	w.st.end = math.MinInt64
+	return w, nil
 }
 
 // Allow reports whether one unit is available now, and takes it if so.
@@ -164,6 +167,10 @@ func (s *fixedShared) allow(st *fixedState, now int64, n int) (Result, bool) {
 		return Result{}, false
 	}
 	if now >= st.end {
+		if n == 0 { // report a fresh window without starting one
+			st.mu.Unlock()
+			return Result{Allowed: true, Limit: s.quota, Remaining: s.quota, Window: time.Duration(s.period)}, true
+		}
 		if s.loc != nil {
 			st.start, st.end = s.window(now)
 		} else {
