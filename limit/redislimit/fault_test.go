@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,10 +47,10 @@ func TestFaultKillAndRestart(t *testing.T) {
 		// go-redis stops dialing for up to a second once a client's pool
 		// saw PoolSize failed dials in a row (20 here: 10 per CPU); probes
 		// 200ms apart keep a 2s outage below that, so recovery is ours.
-		probe = 200 * time.Millisecond
-		before  = 1 * time.Second // on Redis
-		outage  = 2 * time.Second // killed
-		after   = 1 * time.Second // restarted
+		probe  = 200 * time.Millisecond
+		before = 1 * time.Second // on Redis
+		outage = 2 * time.Second // killed
+		after  = 1 * time.Second // restarted
 	)
 	p := prefix(t)
 	type instance struct {
@@ -263,3 +264,65 @@ func TestFallbackPolicies(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A server that stops answering (SIGSTOP) is an outage too: calls wait at
+// most the timeout, then the fallback decides until the server is back.
+func TestFaultStalledServer(t *testing.T) {
+	srv := startRedis(t)
+	const timeout = 100 * time.Millisecond
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	l, err := redislimit.NewTokenBucket(rdb, 1000, 100, redislimit.WithPrefix(prefix(t)),
+		redislimit.WithTimeout(timeout), redislimit.WithProbeInterval(50*time.Millisecond))
+	require.NoError(t, err)
+	closeLimiter(t, l)
+	ctx := context.Background()
+	_, err = l.Allow(ctx, "k")
+	require.NoError(t, err)
+
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGSTOP))
+	var worst time.Duration
+	began := time.Now()
+	for i := 0; i < 20; i++ {
+		t0 := time.Now()
+		r, err := l.Allow(ctx, "k")
+		worst = max(worst, time.Since(t0))
+		require.NoError(t, err, "call %d", i)
+		assert.True(t, r.Allowed, "call %d", i)
+	}
+	st := l.Stats()
+	stalled := time.Since(began)
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGCONT))
+	t.Logf("stalled server: worst call %v (timeout %v), %d round trips for 20 calls", worst, timeout, st.RoundTrips-1)
+	assert.Less(t, worst, timeout+100*time.Millisecond)
+	assert.Equal(t, redislimit.ModeFallback, st.Mode)
+	assert.Equal(t, int64(1), st.ToFallback)
+	assert.Equal(t, int64(20), st.Fallback, "every call decided by the fallback")
+	// The first call timed out, the rest went straight to the fallback; the
+	// other round trips are the probe's, one per 50ms.
+	assert.LessOrEqual(t, st.RoundTrips-1, int64(1+stalled/(50*time.Millisecond)+1))
+
+	deadline := time.Now().Add(2 * time.Second)
+	for l.Mode() != redislimit.ModeRedis && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Equal(t, redislimit.ModeRedis, l.Mode())
+}
+
+func TestClientWithoutContextDeadlines(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { rdb.Close() })
+	_, err := redislimit.NewTokenBucket(rdb, 1, 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ContextTimeoutEnabled")
+	// Timeouts within the limiter's are fine without it.
+	rdb2 := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ReadTimeout: 20 * time.Millisecond, WriteTimeout: 20 * time.Millisecond})
+	t.Cleanup(func() { rdb2.Close() })
+	l, err := redislimit.NewFixedWindow(rdb2, 1, time.Second)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	t.Cleanup(func() { cc.Close() })
+	_, err = redislimit.NewSlidingWindow(cc, 1, time.Second)
+	assert.ErrorContains(t, err, "ContextTimeoutEnabled")
+}

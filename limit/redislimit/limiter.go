@@ -444,8 +444,9 @@ func (l *Limiter) switchToFallback(key string, cause error) {
 
 // probe asks Redis every probe interval, by running the limiter's script
 // for 0 tokens on the key whose call failed (so on Cluster it asks the node
-// that serves that key), until it answers; then it switches the limiter
-// back. It ends early when the limiter is closed.
+// that serves that key, after reloading the slot map), until it answers;
+// then it switches the limiter back. It ends early when the limiter is
+// closed.
 func (l *Limiter) probe() {
 	defer l.wg.Done()
 	t := time.NewTicker(l.cfg.probe)
@@ -455,6 +456,14 @@ func (l *Limiter) probe() {
 		case <-l.stop:
 			return
 		case <-t.C:
+		}
+		if cc, ok := l.rdb.(*redis.ClusterClient); ok {
+			// go-redis reloads a cluster's slot map only on MOVED and every
+			// ClusterStateReloadInterval (10s), not when a master dies: ask
+			// for the new map, or calls keep going to the dead node.
+			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.timeout)
+			cc.ReloadState(ctx)
+			cancel()
 		}
 		_, err := l.eval(context.Background(), *l.probeKey.Load(), 0, 0)
 		if err == nil || !outage(err) {
