@@ -42,6 +42,11 @@ type sim struct {
 
 func newSim(t *testing.T, opts ...breaker.Option) *sim {
 	t.Helper()
+	return newSeededSim(t, simSeed, opts...)
+}
+
+func newSeededSim(t *testing.T, simSeed uint64, opts ...breaker.Option) *sim {
+	t.Helper()
 	clk := newFakeClock()
 	breakerRand := rand.New(rand.NewPCG(simSeed, 2))
 	opts = append([]breaker.Option{breaker.WithClock(clk), breaker.WithRand(breakerRand.Float64)}, opts...)
@@ -128,6 +133,66 @@ func TestTotalOutageIsThrottledButProbed(t *testing.T) {
 	late := sum(outage, s.step, 60*time.Second, 120*time.Second)
 	assert.InDelta(t, 0.025, late.ratio(), 0.005, "steady-state share admitted in a long outage")
 	t.Logf("admitted 10-20 s into the outage: %d of %d (%.2f%%); 60-120 s: %.2f%%", mid.admitted, mid.offered, 100*mid.ratio(), 100*late.ratio())
+}
+
+// Behaviour 2, steady state: in a long total outage the admitted calls
+// settle where r = sqrt((protection+1)*rate*window) requests fill the
+// window, sqrt(6*1000*10) = 245 per 10 s at 1,000 calls/s: 2.45 %. That
+// holds from about 20 s into the outage on, whether it started after a
+// healthy spell or on a cold breaker; before that the share depends on
+// what the window held when the outage began.
+func TestTotalOutageSteadyStateLeakage(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("after healthy spell=%v", warm), func(t *testing.T) {
+			for seed := range uint64(3) {
+				s := newSeededSim(t, seed+1)
+				if warm {
+					s.run(1000, 20*time.Second, 1)
+				}
+				outage := s.run(1000, 60*time.Second, 0)
+				steady := sum(outage, s.step, 20*time.Second, 60*time.Second)
+				assert.Equal(t, 40_000, steady.offered)
+				assert.LessOrEqual(t, steady.ratio(), 0.026, "seed %d: share admitted 20-60 s into the outage", seed+1)
+				assert.InDelta(t, 0.0245, steady.ratio(), 0.002, "seed %d: the square-root law", seed+1)
+				t.Logf("seed %d: admitted 20-60 s into the outage: %d of %d (%.2f%%)", seed+1, steady.admitted, steady.offered, 100*steady.ratio())
+			}
+		})
+	}
+}
+
+// Behaviour 2 at low traffic: the formula throttles a dead dependency at
+// one call a second as well, and the probe does not switch it off. With
+// requests counting only admitted calls, the formula rejects about 27 %
+// of the calls at 1 call/s and 66 % at 5 calls/s once the outage fills the
+// window (seconds 20-60).
+func TestLowTrafficOutageIsThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		rate    int
+		minRej  float64
+		healthy bool
+	}{
+		{1, 0.20, false}, {1, 0.20, true},
+		{2, 0.40, false}, {2, 0.40, true},
+		{5, 0.60, false}, {5, 0.60, true},
+	} {
+		t.Run(fmt.Sprintf("%d/s after healthy spell=%v", tc.rate, tc.healthy), func(t *testing.T) {
+			var total slice
+			for seed := range uint64(20) {
+				s := newSeededSim(t, seed+1)
+				if tc.healthy {
+					s.run(tc.rate, 20*time.Second, 1)
+				}
+				outage := s.run(tc.rate, 60*time.Second, 0)
+				got := sum(outage, s.step, 20*time.Second, 60*time.Second)
+				total.offered += got.offered
+				total.admitted += got.admitted
+			}
+			rejected := 1 - total.ratio()
+			assert.Equal(t, 20*40*tc.rate, total.offered)
+			assert.GreaterOrEqual(t, rejected, tc.minRej, "share rejected 20-60 s into the outage, over 20 seeds")
+			t.Logf("%d calls/s: rejected %.1f%% of %d calls 20-60 s into the outage", tc.rate, 100*rejected, total.offered)
+		})
+	}
 }
 
 // Behaviour 3: a dependency failing for reasons other than load gets

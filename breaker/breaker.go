@@ -149,6 +149,11 @@ type Breaker struct {
 	_        [64]byte
 	lastPass atomic.Int64 // offset of the last admitted call while throttling, ns
 	_        [56]byte
+	// used is the offset of the last call, ns, for a Group's eviction. It
+	// is written at most once per usedGrain, so that parallel calls do not
+	// pass its cache line between cores on every call.
+	used atomic.Int64
+	_    [56]byte
 
 	// Counts of the bucket in progress, moved into its slot at rollover.
 	fails counter          // admitted calls that failed: rare while healthy
@@ -422,7 +427,17 @@ func (b *Breaker) Allow() (Promise, error) {
 	return Promise{}, b.rejectErr
 }
 
+// probeFloor is the rejection probability from which the probe admits a
+// call at least every probe interval.
+const probeFloor = 0.9
+
+// usedGrain is the resolution of Breaker.used.
+const usedGrain = int64(time.Microsecond)
+
 func (b *Breaker) admit(now int64) bool {
+	if now-b.used.Load() >= usedGrain {
+		b.used.Store(now)
+	}
 	s := b.current(now)
 	f := b.fails.n.Load()
 	if f <= s.budget.Load() {
@@ -454,9 +469,13 @@ func (b *Breaker) admit(now int64) bool {
 		}
 		return true
 	}
-	// A probe: nothing went through for a probe interval, so this one
-	// does, whatever the odds; one caller wins the interval.
-	if now-last >= b.probe && b.lastPass.CompareAndSwap(last, now) {
+	// A probe: while almost every call is rejected, nothing went through
+	// for a probe interval, so this one does, whatever the odds; one
+	// caller wins the interval. Below probeFloor the formula admits
+	// enough calls by itself to learn of a recovery, and a probe would
+	// only switch it off at low traffic, where every call comes a probe
+	// interval after the last.
+	if now-last >= b.probe && num >= probeFloor*float64(req+1) && b.lastPass.CompareAndSwap(last, now) {
 		return true
 	}
 	b.rejs[stripe()].n.Add(1)

@@ -164,14 +164,15 @@ func TestStats(t *testing.T) {
 
 func TestProbeLetsACallThroughEveryInterval(t *testing.T) {
 	clk := newFakeClock()
-	never := func() float64 { return 0 } // would reject every call
-	b, err := breaker.New(breaker.WithClock(clk), breaker.WithRand(never), breaker.WithProbeInterval(time.Second))
+	draw := 0.9999 // admit while setting up
+	b, err := breaker.New(breaker.WithClock(clk), breaker.WithRand(func() float64 { return draw }), breaker.WithProbeInterval(time.Second))
 	require.NoError(t, err)
-	for range 10 {
+	for range 100 { // probability (100-5)/101 = 0.94: almost all rejected
 		_ = b.Do(context.Background(), func(context.Context) error { return errDown })
 	}
+	draw = 0 // from now on the formula rejects every call
 	admitted := 0
-	for i := range 10_000 { // 10 s at 1000/s
+	for i := range 9_000 { // 9 s at 1000/s, before the failures leave the window
 		clk.Advance(time.Millisecond)
 		if p, err := b.Allow(); err == nil {
 			admitted++
@@ -179,7 +180,30 @@ func TestProbeLetsACallThroughEveryInterval(t *testing.T) {
 			assert.Zero(t, (i+1)%1000, "probe at call %d", i)
 		}
 	}
-	assert.Equal(t, 10, admitted)
+	assert.Equal(t, 9, admitted)
+}
+
+// The probe is for a breaker that rejects almost everything. Below a
+// rejection probability of 0.9 it stays out of the way, so that a call
+// every second (each a probe interval after the last) is still throttled
+// by the formula.
+func TestProbeLeavesTheFormulaAloneBelowNinetyPercent(t *testing.T) {
+	clk := newFakeClock()
+	never := func() float64 { return 0 } // rejects every call the formula may reject
+	b, err := breaker.New(breaker.WithClock(clk), breaker.WithRand(never))
+	require.NoError(t, err)
+	for range 20 { // probability (20-5)/21 = 0.71
+		clk.Advance(100 * time.Millisecond)
+		_ = b.Do(context.Background(), func(context.Context) error { return errDown })
+	}
+	rejected := 0
+	for range 5 {
+		clk.Advance(time.Second) // twice the probe interval
+		if _, err := b.Allow(); err != nil {
+			rejected++
+		}
+	}
+	assert.Equal(t, 5, rejected, "calls a second apart rejected by the formula")
 }
 
 func TestFallback(t *testing.T) {

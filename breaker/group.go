@@ -2,6 +2,8 @@ package breaker
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,24 +11,61 @@ import (
 
 // Group holds one [Breaker] per name (per host, per index, per tenant),
 // each created on first use with the group's options and named by its key.
-// It holds at most a bounded number of breakers ([WithMaxBreakers]) and
-// drops those unused for the idle timeout ([WithIdleTimeout]). It has no
-// goroutine: idle breakers are dropped when a new name arrives.
+// It holds at most a bounded number of breakers ([WithMaxBreakers]),
+// evicting the least recently used one when a new name would exceed it,
+// and drops those unused for the idle timeout ([WithIdleTimeout]). It has
+// no goroutine: breakers are evicted and dropped when a new name arrives.
 //
-// A Group is meant for names that recur, such as hosts and indexes, from a
-// handful to a few thousand: looking up an existing breaker takes no lock
-// and does not allocate, while a new name copies the group's index.
+// A breaker is used when a call asks it for admission ([Breaker.Allow],
+// [Breaker.Do], ...), admitted or rejected; creating it counts as a use,
+// looking it up does not. Eviction takes the breaker whose last use is the
+// oldest, so a breaker busy throttling a failing host is never evicted in
+// favour of an idle one. Uses are told apart to the microsecond: two uses
+// less than a microsecond apart may count as simultaneous.
+//
+// Looking up an existing breaker takes no lock and does not allocate. A
+// new name costs O(1) amortised: it goes into an index under a lock, and
+// the lock-free snapshot of that index is republished once the lookups
+// that missed it reach the number of breakers held (so a name just added
+// takes the lock on its first lookups, at most that many times in all).
 //
 // A Group is safe for concurrent use by multiple goroutines.
 type Group struct {
-	cfg       config
-	breakers  atomic.Pointer[map[string]*Breaker] // copied on write under mu
-	mu        sync.Mutex                          // serialises adding and dropping breakers
-	lastSweep time.Time                           // guarded by mu
+	cfg    config
+	origin time.Time // the group's time zero on its clock
+
+	// read is a snapshot of all, read without a lock. It may lack names
+	// added since it was published and hold entries dropped since (their
+	// breaker is nil).
+	read atomic.Pointer[map[string]*entry]
+	n    atomic.Int64 // len(all), for Len
+
+	mu        sync.Mutex        // guards the fields below
+	all       map[string]*entry // every breaker held
+	misses    int               // lookups that missed read since it was published
+	cands     []candidate       // eviction candidates, least recently used first
+	next      int               // cands[next:] are still to be tried
+	lastSweep int64             // when idle breakers were last dropped, ns since origin
+}
+
+type entry struct {
+	b    atomic.Pointer[Breaker] // nil once the breaker is dropped
+	base int64                   // the breaker's start, ns since the group's origin
+}
+
+// lastUse returns when b was last used, in ns since the group's origin.
+func (e *entry) lastUse(b *Breaker) int64 { return e.base + b.used.Load() }
+
+// candidate is a breaker that was among the least recently used half of
+// the group when the candidates were taken, with its last use then.
+type candidate struct {
+	name string
+	e    *entry
+	used int64
 }
 
 // NewGroup returns an empty group whose breakers are configured by opts:
-// breaker options apply to every breaker, group options to the group.
+// breaker options apply to every breaker, keyed options to the group.
 func NewGroup(opts ...GroupOption) (*Group, error) {
 	c, err := build(opts, GroupOption.applyGroup)
 	if err != nil {
@@ -36,24 +75,30 @@ func NewGroup(opts ...GroupOption) (*Group, error) {
 }
 
 func newGroup(c config) *Group {
-	g := &Group{cfg: c}
-	m := map[string]*Breaker{}
-	g.breakers.Store(&m)
-	g.lastSweep = g.now()
+	g := &Group{cfg: c, all: map[string]*entry{}}
+	if c.clock != nil {
+		g.origin = c.clock.Now()
+	} else {
+		g.origin = time.Now()
+	}
+	g.read.Store(&map[string]*entry{})
 	return g
 }
 
-func (g *Group) now() time.Time {
+// elapsed returns the time since the group's origin, in ns.
+func (g *Group) elapsed() int64 {
 	if g.cfg.clock != nil {
-		return g.cfg.clock.Now()
+		return int64(g.cfg.clock.Now().Sub(g.origin))
 	}
-	return time.Now()
+	return int64(time.Since(g.origin))
 }
 
 // Get returns the breaker named name, creating it if there is none.
 func (g *Group) Get(name string) *Breaker {
-	if b, ok := (*g.breakers.Load())[name]; ok {
-		return b
+	if e := (*g.read.Load())[name]; e != nil {
+		if b := e.b.Load(); b != nil {
+			return b
+		}
 	}
 	return g.add(name)
 }
@@ -61,52 +106,111 @@ func (g *Group) Get(name string) *Breaker {
 func (g *Group) add(name string) *Breaker {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	old := *g.breakers.Load()
-	if b, ok := old[name]; ok {
-		return b
+	defer g.miss()
+	if e := g.all[name]; e != nil {
+		return e.b.Load()
 	}
-	now := g.now()
-	m := make(map[string]*Breaker, len(old)+1)
-	sweep := len(old) >= g.cfg.maxBreakers || now.Sub(g.lastSweep) >= g.cfg.idle
-	if sweep {
-		g.lastSweep = now
+	now := g.elapsed()
+	if now-g.lastSweep >= int64(g.cfg.idle) {
+		g.sweep(now)
 	}
-	var oldest string
-	var oldestIdle time.Duration = -1
-	for k, b := range old {
-		idle := b.idle(now)
-		if sweep && idle >= g.cfg.idle {
-			continue
-		}
-		m[k] = b
-		if idle > oldestIdle {
-			oldest, oldestIdle = k, idle
-		}
-	}
-	if len(m) >= g.cfg.maxBreakers {
-		delete(m, oldest)
+	for len(g.all) >= g.cfg.maxBreakers {
+		g.evict()
 	}
 	b := newBreaker(&g.cfg, name)
-	m[name] = b
-	g.breakers.Store(&m)
+	e := &entry{base: int64(b.start.Sub(g.origin))}
+	e.b.Store(b)
+	g.all[name] = e
+	g.n.Store(int64(len(g.all)))
 	return b
 }
 
-// idle returns how long the breaker has gone without a call, to within a
-// bucket (it errs on the short side).
-func (b *Breaker) idle(now time.Time) time.Duration {
-	return max(now.Sub(b.start)-time.Duration(b.cur.Load().end.Load()), 0)
+// miss counts a lookup that did not find its name in the snapshot, and
+// republishes the snapshot once the misses pay for the copy. Called under
+// mu.
+func (g *Group) miss() {
+	g.misses++
+	if g.misses >= len(g.all) {
+		m := maps.Clone(g.all)
+		g.read.Store(&m)
+		g.misses = 0
+	}
+}
+
+// drop removes a breaker from the group. Called under mu.
+func (g *Group) drop(name string, e *entry) {
+	e.b.Store(nil)
+	delete(g.all, name)
+	g.n.Store(int64(len(g.all)))
+}
+
+// sweep drops the breakers unused for the idle timeout. It looks at every
+// breaker, so it runs at most once per idle timeout. Called under mu.
+func (g *Group) sweep(now int64) {
+	g.lastSweep = now
+	for name, e := range g.all {
+		if now-e.lastUse(e.b.Load()) >= int64(g.cfg.idle) {
+			g.drop(name, e)
+		}
+	}
+}
+
+// evict drops the least recently used breaker. Called under mu, with the
+// group not empty.
+//
+// The candidates are the least recently used half of the group, sorted by
+// last use when they were taken. A candidate used since then is skipped.
+// One that was not is the least recently used breaker of the group: every
+// breaker that was not a candidate was used at least as recently when the
+// candidates were taken, and a breaker created since then later still.
+// Taking the candidates costs O(n log n) for n/2 evictions, so an eviction
+// costs O(log n) amortised.
+func (g *Group) evict() {
+	for {
+		if g.next == len(g.cands) {
+			g.takeCandidates()
+		}
+		c := g.cands[g.next]
+		g.cands[g.next] = candidate{}
+		g.next++
+		b := c.e.b.Load()
+		if b == nil || g.all[c.name] != c.e || c.e.lastUse(b) != c.used {
+			continue // dropped, or used since
+		}
+		g.drop(c.name, c.e)
+		return
+	}
+}
+
+func (g *Group) takeCandidates() {
+	cands := g.cands[:0]
+	for name, e := range g.all {
+		cands = append(cands, candidate{name: name, e: e, used: e.lastUse(e.b.Load())})
+	}
+	slices.SortFunc(cands, func(a, b candidate) int {
+		switch {
+		case a.used < b.used:
+			return -1
+		case a.used > b.used:
+			return 1
+		}
+		return 0
+	})
+	keep := max(len(cands)/2, 1)
+	clear(cands[keep:])
+	g.cands, g.next = cands[:keep], 0
 }
 
 // Len returns how many breakers the group holds.
-func (g *Group) Len() int { return len(*g.breakers.Load()) }
+func (g *Group) Len() int { return int(g.n.Load()) }
 
 // Names returns the names of the breakers the group holds, in no
 // particular order.
 func (g *Group) Names() []string {
-	m := *g.breakers.Load()
-	names := make([]string, 0, len(m))
-	for k := range m {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	names := make([]string, 0, len(g.all))
+	for k := range g.all {
 		names = append(names, k)
 	}
 	return names

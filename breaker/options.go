@@ -116,7 +116,6 @@ func defaultConfig() config {
 		probe:       DefaultProbeInterval,
 		maxBreakers: DefaultMaxBreakers,
 		idle:        DefaultIdleTimeout,
-		key:         hostKey,
 		failure:     failureStatus,
 	}
 }
@@ -198,10 +197,14 @@ func WithProtection(n float64) BreakerOption {
 }
 
 // WithProbeInterval sets the longest time the breaker goes without letting
-// a call through while it throttles: once that long has passed since the
-// last admitted call, the next call is admitted whatever the rejection
-// probability, so the breaker keeps learning whether the dependency has
-// recovered. It must be positive. Default [DefaultProbeInterval].
+// a call through while it rejects almost everything (a rejection
+// probability of 0.9 or more): once that long has passed since the last
+// admitted call, the next call is admitted whatever the odds, so the
+// breaker keeps learning whether the dependency has recovered. Below 0.9
+// the formula alone admits at least one call in ten, and the probe stays
+// out of its way, so that calls at low traffic, each a probe interval
+// after the last, are still throttled. It must be positive. Default
+// [DefaultProbeInterval].
 func WithProbeInterval(d time.Duration) BreakerOption {
 	return BreakerOption{func(c *config) {
 		if d <= 0 {
@@ -330,8 +333,10 @@ func WithIdleTimeout(d time.Duration) KeyedOption {
 }
 
 // WithKey sets how [NewTransport] picks the breaker for a request. By
-// default it is the request's host with port (req.URL.Host), one breaker
-// per host; key by index or path prefix for finer isolation.
+// default it is the request's host with its port, in lower case and with
+// the scheme's default port made explicit (http://ES-1 → es-1:80), one
+// breaker per host; key by index or path prefix for finer isolation. key
+// is called only for http and https requests that pass net/http's checks.
 func WithKey(key func(req *http.Request) string) TransportOption {
 	return transportOption(func(c *config) {
 		if key == nil {
@@ -354,8 +359,6 @@ func WithFailureStatus(failure func(code int) bool) TransportOption {
 		c.failure = failure
 	})
 }
-
-func hostKey(req *http.Request) string { return req.URL.Host }
 
 func failureStatus(code int) bool {
 	return code >= 500 || code == http.StatusTooManyRequests

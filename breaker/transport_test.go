@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,4 +239,72 @@ func TestTransportOverHTTP(t *testing.T) {
 	for range 100 {
 		require.NoError(t, do(), "still rejecting after recovery")
 	}
+}
+
+// TestTransportCallerMistakes: a request the caller got wrong gets the
+// error net/http gives it, never a panic, and counts against no host.
+func TestTransportCallerMistakes(t *testing.T) {
+	mustURL := func(s string) *url.URL {
+		u, err := url.Parse(s)
+		require.NoError(t, err)
+		return u
+	}
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want string
+	}{
+		{"nil URL", &http.Request{Method: "GET", Header: http.Header{}}, "http: nil Request.URL"},
+		{"nil Header", &http.Request{Method: "GET", URL: mustURL("http://es-1:9200/")}, "http: nil Request.Header"},
+		{"invalid method", &http.Request{Method: "GET /", URL: mustURL("http://es-1:9200/"), Header: http.Header{}}, `net/http: invalid method "GET /"`},
+		{"no host", &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Path: "/"}, Header: http.Header{}}, "http: no Host in request URL"},
+		{"invalid header", &http.Request{Method: "GET", URL: mustURL("http://es-1:9200/"), Header: http.Header{"Bad Name": {"x"}}}, `net/http: invalid header field name "Bad Name"`},
+		{"invalid port", &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: "es-1:92a0"}, Header: http.Header{}}, `breaker: invalid port "92a0" in request URL host "es-1:92a0"`},
+		{"unsupported scheme", &http.Request{Method: "GET", URL: mustURL("ftp://es-1:9200/"), Header: http.Header{}}, `unsupported protocol scheme "ftp"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, base := range []http.RoundTripper{nil, &http.Transport{}} {
+				rt, err := breaker.NewTransport(base, breaker.WithProbeInterval(time.Hour), breaker.WithRand(func() float64 { return 0 }))
+				require.NoError(t, err)
+				body := &trackedBody{Reader: strings.NewReader("{}")}
+				tc.req.Body = body
+				for range 20 {
+					resp, err := rt.RoundTrip(tc.req)
+					assert.Nil(t, resp)
+					assert.EqualError(t, err, tc.want)
+				}
+				assert.True(t, body.closed, "body closed")
+				assert.Equal(t, 0, rt.Group().Len(), "breakers made for a caller's mistake: %v", rt.Group().Names())
+				rt.CloseIdleConnections()
+			}
+		})
+	}
+}
+
+// TestTransportKeysByNormalisedHost: one breaker per host, whatever the
+// case of its name and whether its default port is written.
+func TestTransportKeysByNormalisedHost(t *testing.T) {
+	stub := &stubTransport{}
+	stub.status.Store(200)
+	rt, err := breaker.NewTransport(stub)
+	require.NoError(t, err)
+	for _, u := range []string{
+		"http://localhost:9200/", "http://LOCALHOST:9200/", "http://LocalHost:9200/x",
+		"http://es/", "http://es:80/", "http://ES:/",
+		"https://es/", "https://es:443/",
+		"http://[::1]/", "http://[::1]:80/",
+	} {
+		_, err := get(t, rt, u)
+		require.NoError(t, err, u)
+	}
+	assert.ElementsMatch(t, []string{"localhost:9200", "es:80", "es:443", "[::1]:80"}, rt.Group().Names())
+	assert.Equal(t, int64(3), rt.Group().Get("localhost:9200").Stats().Requests)
+	assert.Equal(t, int64(3), rt.Group().Get("es:80").Stats().Requests)
+
+	// Normalising a host costs nothing once it has been seen.
+	req, err := http.NewRequest(http.MethodGet, "http://ES-1/", nil)
+	require.NoError(t, err)
+	base := testing.AllocsPerRun(100, func() { _, _ = stub.RoundTrip(req) })
+	got := testing.AllocsPerRun(100, func() { _, _ = rt.RoundTrip(req) })
+	assert.Equal(t, base, got, "allocations of RoundTrip beyond the base's")
 }
