@@ -10,6 +10,7 @@ require (
 	github.com/levee-go/levee/cache v0.0.0-00010101000000-000000000000
 	github.com/levee-go/levee/collection v0.0.0-00010101000000-000000000000
 	github.com/levee-go/levee/mr v0.0.0-00010101000000-000000000000
+	github.com/levee-go/levee/shedding v0.0.0-00010101000000-000000000000
 	github.com/levee-go/levee/syncx v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/sony/gobreaker/v2 v2.4.0
@@ -68,5 +69,6 @@ replace (
 	github.com/levee-go/levee/cache => ../cache
 	github.com/levee-go/levee/collection => ../collection
 	github.com/levee-go/levee/mr => ../mr
+	github.com/levee-go/levee/shedding => ../shedding
 	github.com/levee-go/levee/syncx => ../syncx
 )
