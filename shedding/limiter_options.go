@@ -114,10 +114,10 @@ func WithInitialLimit(n int) LimiterOption {
 	return limitOption("initial", n, func(c *limiterConfig, n int) { c.initial, c.initialSet = n, true })
 }
 
-// WithMinLimit sets the floor of the limit, between 1 and [MaxLimit]. It is
-// also the concurrency the limiter clamps to while it re-measures the
-// dependency's unloaded latency, so it should be well below the
-// dependency's own concurrency. Default [DefaultMinLimit].
+// WithMinLimit sets the floor of the limit, between 1 and [MaxLimit]. A
+// cold limiter that finds the dependency queueing measures its unloaded
+// latency at this concurrency, so it should be well below the dependency's
+// own. Default [DefaultMinLimit].
 func WithMinLimit(n int) LimiterOption {
 	return limitOption("min", n, func(c *limiterConfig, n int) { c.min = n })
 }
@@ -158,9 +158,10 @@ func WithWindow(d time.Duration) LimiterOption {
 }
 
 // WithProbeInterval sets how long the limiter may run saturated without a
-// fresh measurement of the unloaded latency before it clamps its limit to
-// the minimum for one window to take one (as envoy's adaptive concurrency
-// filter does). Between 1 s and 24 h. Default [DefaultProbeInterval].
+// fresh measurement of the unloaded latency before it admits only a quarter
+// of its limit for one window to take one (as envoy's adaptive concurrency
+// filter does); see [Limiter]. Between 1 s and 24 h. Default
+// [DefaultProbeInterval].
 func WithProbeInterval(d time.Duration) LimiterOption {
 	return LimiterOption{func(c *limiterConfig) {
 		if d < minProbeInterval || d > maxProbeInterval {
