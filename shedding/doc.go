@@ -22,8 +22,9 @@
 //	bound = MaxPass × MinRT / bucket length
 //
 // requests in flight without queueing. A request is shed when the load is
-// at or above the threshold (900‰, [WithThreshold]) and both the in-flight
-// count and its smoothed value ([WithFlyingSmoothing]) exceed the bound: an
+// at or above the threshold (900‰, [WithThreshold]) and the in-flight count
+// exceeds the bound (at the onset of an overload, its smoothed value too,
+// [WithFlyingSmoothing], so that a momentary burst passes): an
 // overloaded server that is not queueing sheds nothing, and neither does a
 // queueing server that is not overloaded. After the load falls below the
 // threshold the shedder keeps shedding above the bound for a cool-off (1 s,
@@ -40,12 +41,18 @@
 //
 // # Priorities
 //
-// Requests come in three classes: [Sheddable], [Default] and [Critical].
-// Each class is shed above its own share of the bound (0.8, 1 and 1.5 times
-// it, [WithPriorityFactor]), so during an overload the in-flight count
-// settles where the lowest class still offered is turned away, and higher
-// classes pass: Sheddable traffic goes before any Default request, Default
-// before any Critical one. One shedder serves every class.
+// Requests come in three classes: [Sheddable], [Default] and [Critical],
+// served by one shedder. Under overload the shedder holds the in-flight
+// count at the bound with the marginal class, the highest class it had to
+// shed in the last bucket; each class above it may take the count a
+// headroom of a quarter of the bound further ([WithPriorityHeadroom]), each
+// class below it is shed a quarter of the bound earlier. A flood of
+// Sheddable requests is therefore shed while Default and Critical ones
+// pass, a flood of Default ones is shed before any Critical one, and
+// whichever class is marginal keeps the server at its bound: holding the
+// count below the bound would shrink the bound bucket after bucket (the
+// server would seem to do less), above it would grow it (the round trips
+// would seem to grow).
 //
 // # Overload signals
 //

@@ -23,14 +23,9 @@ const (
 	DefaultLogInterval     = 10 * time.Second
 )
 
-// Default in-flight factors of the priority classes: a class is shed once
-// the in-flight count exceeds the Little's-law bound times its factor (see
-// [WithPriorityFactor]).
-const (
-	DefaultSheddableFactor = 0.8
-	DefaultDefaultFactor   = 1.0
-	DefaultCriticalFactor  = 1.5
-)
+// DefaultHeadroom is the share of the bound by which the in-flight limit of
+// a class differs from the next class's (see [WithPriorityHeadroom]).
+const DefaultHeadroom = 0.25
 
 // Ranges of the tunables; out of range is an error from [New].
 const (
@@ -41,7 +36,6 @@ const (
 	MaxColdRT         = time.Hour
 	MinSampleInterval = 10 * time.Millisecond
 	MaxSampleInterval = time.Minute
-	MaxFactor         = 100.0
 )
 
 // Signal names a built-in overload signal; see [WithSignal].
@@ -102,7 +96,7 @@ type config struct {
 	coldRT      time.Duration
 	interval    time.Duration
 	loadBeta    float64
-	factors     [NumPriorities]float64
+	headroom    float64
 	signal      Signal
 	source      LoadSource
 	clock       Clock
@@ -124,7 +118,7 @@ func defaultConfig() config {
 		coldRT:      DefaultColdRT,
 		interval:    DefaultSampleInterval,
 		loadBeta:    DefaultLoadSmoothing,
-		factors:     [NumPriorities]float64{DefaultSheddableFactor, DefaultDefaultFactor, DefaultCriticalFactor},
+		headroom:    DefaultHeadroom,
 		signal:      CPU,
 		logInterval: DefaultLogInterval,
 		root:        "/",
@@ -146,12 +140,6 @@ func build(opts []Option) (config, error) {
 	}
 	if len(c.errs) == 0 && c.window/time.Duration(c.buckets) < MinBucket {
 		c.fail("window %v split into %d buckets gives buckets shorter than %v", c.window, c.buckets, MinBucket)
-	}
-	if len(c.errs) == 0 {
-		f := c.factors
-		if f[0] > f[1] || f[1] > f[2] {
-			c.fail("priority factors must not decrease from sheddable to critical, got %v, %v, %v", f[0], f[1], f[2])
-		}
 	}
 	return c, errors.Join(c.errs...)
 }
@@ -216,10 +204,11 @@ func WithCoolOff(d time.Duration) Option {
 }
 
 // WithFlyingSmoothing sets the weight beta of the old value in the
-// exponential average of the in-flight count, updated at each completion
-// while the shedder is hot and at each bucket boundary: avg = beta·avg +
-// (1−beta)·in-flight. A request is shed only when both the count and its
-// average exceed the bound, so a momentary burst passes. It must be in
+// exponential average of the in-flight count, updated at each admission and
+// completion while the shedder is hot and at each bucket boundary: avg = beta·avg +
+// (1−beta)·in-flight. At the onset of an overload a request is shed only
+// when both the count and its average exceed the bound, so a momentary
+// burst passes; once the shedder is shedding, the count alone decides. It must be in
 // [0, 1). Default [DefaultFlyingSmoothing].
 func WithFlyingSmoothing(beta float64) Option {
 	return optionFunc(func(c *config) {
@@ -275,24 +264,21 @@ func WithLoadSmoothing(beta float64) Option {
 	})
 }
 
-// WithPriorityFactor sets the in-flight share of a priority class: under
-// overload a request of class p is shed when the in-flight count and its
-// average exceed the Little's-law bound times factor. Lower classes must
-// not get larger factors than higher ones, so that they are shed first.
-// The factor must be positive and at most [MaxFactor]. Defaults
-// [DefaultSheddableFactor], [DefaultDefaultFactor] and
-// [DefaultCriticalFactor].
-func WithPriorityFactor(p Priority, factor float64) Option {
+// WithPriorityHeadroom sets how far apart the classes' in-flight limits
+// are, as a share h of the bound. Under overload the shedder holds the
+// in-flight count at the bound with the highest class it had to shed in
+// the last bucket (the marginal class); each class above it may take the
+// count h·bound further, each class below it is shed h·bound earlier. So a
+// flood of a low class is shed at the bound while higher classes pass, and
+// the marginal class keeps the server at its Little's-law bound, whichever
+// class that is. h must be in (0, 1]. Default [DefaultHeadroom].
+func WithPriorityHeadroom(h float64) Option {
 	return optionFunc(func(c *config) {
-		if !p.Valid() {
-			c.fail("priority factor given for invalid %v", p)
+		if !(h > 0 && h <= 1) {
+			c.fail("priority headroom must be in (0, 1], got %v", h)
 			return
 		}
-		if !(factor > 0 && factor <= MaxFactor) {
-			c.fail("%v priority factor must be in (0, %v], got %v", p, MaxFactor, factor)
-			return
-		}
-		c.factors[p.Index()] = factor
+		c.headroom = h
 	})
 }
 

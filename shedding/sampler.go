@@ -30,7 +30,7 @@ type sampler struct {
 	refs int // guarded by samplers.mu
 
 	load   atomic.Int64
-	errors atomic.Int64          // failed readings since the start
+	errors atomic.Int64           // failed readings since the start
 	src    atomic.Pointer[string] // name of the reader in use
 
 	stop chan struct{}
@@ -89,6 +89,9 @@ func (s *sampler) run(r reader, e env, epoch time.Time) {
 	prime := func(now int64) {
 		b, c, err := r.read(now)
 		busy, capa, primed = b, c, err == nil
+		if err != nil {
+			s.errors.Add(1)
+		}
 	}
 	prime(0)
 	var sm float64

@@ -41,6 +41,7 @@ type Stats struct {
 	Bound       float64       // in-flight bound: MaxPass per bucket × MinRT / bucket length
 	MaxPass     int64         // the most requests completed in one bucket of the window
 	MinRT       time.Duration // the least mean round trip of a bucket of the window
+	Marginal    Priority      // the class held at the bound: the highest shed in the last bucket, else the lowest that arrived
 	// Admitted and Dropped count requests since the shedder was made, per
 	// class, indexed by [Priority.Index].
 	Admitted [NumPriorities]int64
@@ -97,7 +98,8 @@ type slot struct {
 	// MaxInt64 while overloaded, the end of the cool-off after it, 0 when
 	// calm.
 	hotUntil atomic.Int64
-	limit    [NumPriorities]atomic.Uint64 // float64 bits: bound × class factor
+	bound    atomic.Uint64 // float64 bits
+	level    atomic.Int32  // the marginal class: the highest class shed in the previous bucket, 0 if none
 
 	// Totals of the bucket once it is over; guarded by Shedder.mu.
 	pass int64
@@ -120,7 +122,7 @@ type Shedder struct {
 	coolOff    int64
 	flyingBeta float64
 	coldRT     float64 // ns
-	factors    [NumPriorities]float64
+	headroom   float64
 	start      time.Time
 	clock      Clock // nil: the monotonic clock
 	source     LoadSource
@@ -136,7 +138,8 @@ type Shedder struct {
 	shedding  atomic.Bool // a drop since the last calm spell
 	droppedOv atomic.Bool // a drop while overloaded, since the last bucket boundary
 	closed    atomic.Bool
-	_         [56]byte
+	level     atomic.Int32 // the highest class shed in the bucket in progress, -1 if none
+	_         [52]byte
 
 	inflight striped
 	pass     striped // completions of the bucket in progress
@@ -150,8 +153,9 @@ type Shedder struct {
 	maxPass    int64
 	minRT      float64
 	bound      float64
-	episode    int64 // total drops when the shedding episode started
-	lastLog    int64 // offset of the last log record, ns; -1: none yet
+	episode    int64                // total drops when the shedding episode started
+	arrived    [NumPriorities]int64 // arrivals per class up to the last bucket boundary
+	lastLog    int64                // offset of the last log record, ns; -1: none yet
 	closeOnce  sync.Once
 }
 
@@ -172,7 +176,7 @@ func New(opts ...Option) (*Shedder, error) {
 		coolOff:    int64(c.coolOff),
 		flyingBeta: c.flyingBeta,
 		coldRT:     float64(c.coldRT),
-		factors:    c.factors,
+		headroom:   c.headroom,
 		clock:      c.clock,
 		source:     c.source,
 		hook:       c.hook,
@@ -181,6 +185,7 @@ func New(opts ...Option) (*Shedder, error) {
 		slots:      make([]slot, c.buckets),
 		lastLog:    -1,
 	}
+	s.level.Store(-1)
 	if s.source == nil {
 		smp, err := acquireSampler(samplerKey{signal: c.signal, interval: c.interval, beta: c.loadBeta, root: c.root})
 		if err != nil {
@@ -199,7 +204,7 @@ func New(opts ...Option) (*Shedder, error) {
 	s.bound = max(1, s.minRT/float64(s.width))
 	sl := &s.slots[0]
 	sl.end.Store(s.width)
-	s.setLimits(sl, s.bound)
+	sl.bound.Store(math.Float64bits(s.bound))
 	s.cur.Store(sl)
 	s.load = s.readLoad()
 	if s.load >= s.threshold {
@@ -238,12 +243,6 @@ func (s *Shedder) sourceName() string {
 		return "custom"
 	}
 	return s.sampler.sourceName()
-}
-
-func (s *Shedder) setLimits(sl *slot, bound float64) {
-	for i := range sl.limit {
-		sl.limit[i].Store(math.Float64bits(bound * s.factors[i]))
-	}
 }
 
 // now returns the time since the shedder was made, in ns.
@@ -311,7 +310,8 @@ func (s *Shedder) roll(now int64) {
 	next := &s.slots[idx%s.n]
 	next.idx.Store(idx)
 	next.end.Store((idx + 1) * s.width)
-	s.setLimits(next, bound)
+	next.bound.Store(math.Float64bits(bound))
+	next.level.Store(s.marginal())
 	wasOver := s.overloaded
 	s.overloaded = load >= s.threshold
 	hotUntil := cs.hotUntil.Load()
@@ -344,6 +344,28 @@ func (s *Shedder) roll(now int64) {
 	if stop {
 		s.report(now, ev)
 	}
+}
+
+// marginal returns the class to hold at the bound in the next bucket: the
+// highest class shed in the bucket just over or, if none was, the lowest
+// class that arrived in it. Called under mu.
+func (s *Shedder) marginal() int32 {
+	l := s.level.Swap(-1)
+	var arrived [NumPriorities]int64
+	for c := range arrived {
+		arrived[c] = s.admitted[c].sum() + s.dropped[c].sum()
+	}
+	if l < 0 {
+		l = 0
+		for c := range arrived {
+			if arrived[c] > s.arrived[c] {
+				l = int32(c)
+				break
+			}
+		}
+	}
+	s.arrived = arrived
+	return l
 }
 
 func (s *Shedder) totalDropped() (n int64) {
@@ -434,12 +456,20 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 	i := shedStripe()
 	if now < sl.hotUntil.Load() {
 		c := min(max(int(p)+1, 0), NumPriorities-1)
-		limit := math.Float64frombits(sl.limit[c].Load())
-		if float64(s.inflight.sum()) > limit && math.Float64frombits(s.avgFlying.Load()) > limit {
+		level := max(sl.level.Load(), s.level.Load())
+		limit := math.Float64frombits(sl.bound.Load()) * (1 + s.headroom*float64(int32(c)-level))
+		// The average forgives a burst at the onset of an overload; once
+		// the shedder is shedding, the count alone decides.
+		if float64(s.inflight.sum()) > limit && (s.shedding.Load() || math.Float64frombits(s.avgFlying.Load()) > limit) {
 			s.drop(sl, c, i, now)
 			return Token{}, ErrShed
 		}
 		s.admitted[c][i].n.Add(1)
+		s.inflight[i].n.Add(1)
+		// While hot, admissions move the average too, or a flood would
+		// be admitted wholesale while the average lags below the bound.
+		s.smoothFlying(float64(s.inflight.sum()))
+		return Token{s: s, start: now}, nil
 	} else {
 		s.admitted[min(max(int(p)+1, 0), NumPriorities-1)][i].n.Add(1)
 	}
@@ -450,6 +480,12 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 // drop counts a drop of class c and notes the start of a shedding episode.
 func (s *Shedder) drop(sl *slot, c, i int, now int64) {
 	s.dropped[c][i].n.Add(1)
+	for {
+		l := s.level.Load()
+		if int32(c) <= l || s.level.CompareAndSwap(l, int32(c)) {
+			break
+		}
+	}
 	if sl.hotUntil.Load() == math.MaxInt64 && !s.droppedOv.Load() {
 		s.droppedOv.Store(true)
 	}
@@ -490,6 +526,7 @@ func (s *Shedder) report(now int64, e Event) {
 // with the in-flight count and the totals as of now.
 func (s *Shedder) Stats() Stats {
 	st := Stats{
+		Marginal:    Priority(s.cur.Load().level.Load() - 1),
 		Source:      s.sourceName(),
 		Shedding:    s.shedding.Load(),
 		InFlight:    s.inflight.sum(),

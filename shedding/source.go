@@ -1,7 +1,6 @@
 package shedding
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -350,7 +349,11 @@ func detect(sig Signal, e env, now int64) (reader, error) {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %v signal unreadable: %w", ErrNoSignal, sig, errors.Join(errs...))
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return nil, fmt.Errorf("%w: cannot read the %v signal here (%s)", ErrNoSignal, sig, strings.Join(msgs, "; "))
 }
 
 // permille turns the change between two readings into a load.
