@@ -43,7 +43,8 @@ func (e *eventLog) snapshot() ([]redislimit.Event, []time.Time) {
 func TestFaultKillAndRestart(t *testing.T) {
 	srv := startRedis(t)
 	const (
-		timeout = 100 * time.Millisecond
+		timeout = 250 * time.Millisecond
+		workers = 4
 		// go-redis stops dialing for up to a second once a client's pool
 		// saw PoolSize failed dials in a row (20 here: 10 per CPU); probes
 		// 200ms apart keep a 2s outage below that, so recovery is ours.
@@ -91,7 +92,7 @@ func TestFaultKillAndRestart(t *testing.T) {
 		return 2
 	}
 	for _, in := range fleet {
-		for w := 0; w < accWorkers; w++ {
+		for w := 0; w < workers; w++ {
 			wg.Add(1)
 			go func(l *redislimit.Limiter) {
 				defer wg.Done()
@@ -138,19 +139,32 @@ func TestFaultKillAndRestart(t *testing.T) {
 	wg.Wait()
 
 	assert.Zero(t, errs.Load(), "no call returns an error: the fallback decides")
-	fallbackWant := float64(accInstances*ceilDiv(accBurst, accInstances)) + accRate*outage.Seconds() // 420
+	// What the configured fallback allows: each instance's share of the
+	// burst, plus its share of the rate from its switch to the restart
+	// (4×5 + 200×2s = 420 were the switch instant).
+	fallbackWant := 0.0
+	for _, in := range fleet {
+		_, at := in.log.snapshot()
+		require.NotEmpty(t, at)
+		switched := at[len(at)-1]
+		if len(at)%2 == 0 { // ended on Redis: the last switch to the fallback is one before
+			switched = at[len(at)-2]
+		}
+		fallbackWant += float64(ceilDiv(accBurst, accInstances)) + accRate/accInstances*restartAt.Sub(switched).Seconds()
+	}
 	t.Logf("admitted: %d before the kill, %d during the %v outage (fallback allows %.0f), %d in the %v after the restart; max call latency %v (timeout %v)",
 		admitted[0], admitted[1], outage, fallbackWant, admitted[2], after, maxLatency, timeout)
 	t.Logf("round trips during the outage: %d (probes at most %d per instance)", tripsAtRestart-tripsAtKill, int(outage/probe)+1)
+	t.Logf("restarted %v after the kill", restarted.Sub(killAt))
 
 	// No call blocks past the timeout (plus scheduling slack on a loaded,
 	// race-instrumented machine).
-	assert.Less(t, maxLatency, timeout+100*time.Millisecond)
+	assert.Less(t, maxLatency, timeout+150*time.Millisecond)
 	// Fleet-wide admission during the outage within 10% of the fallback.
 	assert.InDelta(t, fallbackWant, float64(admitted[1]), fallbackWant*0.10)
 	// Straight to the fallback after the first failure: per instance, at
 	// most its workers' in-flight calls failed, the rest were probes.
-	assert.LessOrEqual(t, tripsAtRestart-tripsAtKill, int64(accInstances*(accWorkers+int(outage/probe)+1)))
+	assert.LessOrEqual(t, tripsAtRestart-tripsAtKill, int64(accInstances*(workers+int(outage/probe)+1)))
 	// After the restart the fleet is exact again, give or take one fallback
 	// window: the restarted server's empty bucket (burst) plus the local
 	// buckets' leftovers.
@@ -159,17 +173,23 @@ func TestFaultKillAndRestart(t *testing.T) {
 	for i, in := range fleet {
 		st := in.l.Stats()
 		assert.Equal(t, redislimit.ModeRedis, st.Mode, "instance %d", i)
-		assert.Equal(t, int64(1), st.ToFallback, "instance %d", i)
-		assert.Equal(t, int64(1), st.ToRedis, "instance %d", i)
+		// One switch each way per outage. On a starved machine a call before
+		// the kill may time out too: that is an outage of its own, and it
+		// must have ended before the kill.
+		assert.Equal(t, st.ToFallback, st.ToRedis, "instance %d", i)
 		evs, at := in.log.snapshot()
-		require.Len(t, evs, 2, "instance %d", i)
-		assert.Equal(t, redislimit.ModeFallback, evs[0].Mode)
-		assert.Error(t, evs[0].Err)
-		assert.Equal(t, redislimit.ModeRedis, evs[1].Mode)
+		require.GreaterOrEqual(t, len(evs), 2, "instance %d", i)
+		for j := 0; j+2 < len(evs); j++ {
+			assert.True(t, at[j].Before(killAt), "instance %d: event %d %+v after the kill", i, j, evs[j])
+		}
+		n := len(evs)
+		assert.Equal(t, redislimit.ModeFallback, evs[n-2].Mode)
+		assert.Error(t, evs[n-2].Err)
+		assert.Equal(t, redislimit.ModeRedis, evs[n-1].Mode)
 		// The fallback engaged on the first failed call, right after the kill.
-		assert.Less(t, at[0].Sub(killAt), timeout+100*time.Millisecond, "instance %d", i)
+		assert.Less(t, at[n-2].Sub(killAt), timeout+150*time.Millisecond, "instance %d", i)
 		// Back on Redis within the probe interval (plus one probe's round trip).
-		assert.Less(t, at[1].Sub(restarted), probe+timeout, "instance %d", i)
+		assert.Less(t, at[n-1].Sub(restarted), probe+timeout, "instance %d", i)
 	}
 }
 

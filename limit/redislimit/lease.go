@@ -58,8 +58,10 @@ func (s *leases) put(key string, r reply, n int, now time.Time) {
 	switch {
 	case r.allowed && int(r.taken) > n:
 		e = leaseEntry{tokens: int(r.taken) - n, remaining: int(r.remaining), expires: t + int64(s.ttl)}
-	case !r.allowed && r.retry > 0:
-		e = leaseEntry{deniedN: n, deniedUntil: t + r.retry*int64(time.Microsecond)}
+	case !r.allowed && r.retry > 0 && r.retry <= int64(s.ttl/time.Microsecond):
+		// Remembered no longer than a lease lives: a longer retry-after is
+		// asked again rather than trusted for long.
+		e = leaseEntry{deniedN: n, deniedUntil: t + int64(usec(r.retry))}
 	default:
 		s.mu.Lock()
 		delete(s.m, key)

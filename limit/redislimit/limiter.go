@@ -155,7 +155,7 @@ func NewTokenBucket(rdb redis.UniversalClient, rate float64, burst int, opts ...
 	}
 	if err == nil && c.lease > 0 {
 		ttl := time.Duration(float64(max(burst, c.lease*c.instances)) * interval * 1e3)
-		ttl = max(ttl, time.Millisecond)
+		ttl = max(ttl, time.Second)
 		l.leases = newLeases(c.maxKeys, ttl)
 	}
 	return l, err
@@ -326,18 +326,26 @@ func (l *Limiter) result(r reply) Result {
 	res := Result{
 		Allowed:    r.allowed,
 		Limit:      l.limit,
-		Remaining:  int(r.remaining),
-		ResetAfter: time.Duration(r.reset) * time.Microsecond,
+		Remaining:  int(min(r.remaining, int64(l.limit))),
+		ResetAfter: usec(r.reset),
 		Window:     l.window,
 	}
 	if !r.allowed {
 		if r.retry < 0 {
 			res.RetryAfter = limit.Forever
 		} else {
-			res.RetryAfter = time.Duration(r.retry) * time.Microsecond
+			res.RetryAfter = usec(r.retry)
 		}
 	}
 	return res
+}
+
+// usec converts microseconds from a script to a Duration, saturating.
+func usec(us int64) time.Duration {
+	if us > int64(limit.Forever/time.Microsecond) {
+		return limit.Forever
+	}
+	return time.Duration(us) * time.Microsecond
 }
 
 // key returns the Redis key of a caller's key, hash-tagged so Cluster
@@ -353,26 +361,29 @@ func (l *Limiter) eval(ctx context.Context, key string, n, want int) (reply, err
 	defer cancel()
 	keys := []string{l.key(key)}
 	l.trips.Add(1)
-	var s string
-	var err error
+	var cmd *redis.Cmd
 	if l.kind == kindToken {
-		s, err = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n, want).Text()
+		cmd = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n, want)
 	} else {
-		s, err = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n).Text()
+		cmd = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n)
 	}
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		l.trips.Add(1)
 		if l.kind == kindToken {
-			s, err = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n, want).Text()
+			cmd = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n, want)
 		} else {
-			s, err = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n).Text()
+			cmd = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n)
 		}
 	}
-	if err != nil {
+	if err := cmd.Err(); err != nil {
 		return reply{}, err
 	}
-	r, ok := parseReply(s)
+	s, ok := cmd.Val().(string)
 	if !ok {
+		return reply{}, ErrBadReply
+	}
+	r, ok := parseReply(s)
+	if !ok || (r.allowed && (r.taken < int64(n) || r.taken > int64(want))) || r.remaining < 0 || r.reset < 0 {
 		return reply{}, ErrBadReply
 	}
 	return r, nil

@@ -261,8 +261,8 @@ func (o leaseOption) applyToken(c *config) {
 // interval it may admit up to instances × (batch-1) more than an exact
 // limiter (tokens leased before the interval, spent in it), and leased
 // tokens an instance does not spend within the bucket's refill time
-// (burst/rate, or instances×batch/rate if longer) are dropped: fewer
-// admitted, never more. A remembered denial is exact: no token can be had
+// (burst/rate, or instances×batch/rate, or 1s, whichever is longest) are
+// dropped: fewer admitted, never more. A remembered denial is exact: no token can be had
 // before the retry-after Redis gave. Between 2 and [MaxLeaseBatch]; a lease
 // never exceeds what the bucket holds. Off by default.
 func WithLease(batch int) TokenOption { return leaseOption(batch) }
