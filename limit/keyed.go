@@ -18,6 +18,10 @@ const DefaultMaxKeys = 100_000
 // MaxKeys is the largest key cap.
 const MaxKeys = 1 << 30
 
+// DefaultIdleTimeout is how long a key of a [Keyed] stays after it is back
+// at its full quota, unless [WithIdleTimeout] says otherwise.
+const DefaultIdleTimeout = time.Minute
+
 // Limiter is a limiter of this package that decides for one stream of
 // requests: [*TokenBucket], [*FixedWindow] or [*SlidingWindow]. [NewKeyed]
 // gives every key a limiter shaped like one of them. The interface is
@@ -28,14 +32,26 @@ type Limiter interface {
 	newStore(seed maphash.Seed, cfg keyedConfig) keyedStore
 }
 
-// KeyedOption configures [NewKeyed]: [WithMaxKeys].
+// KeyedOption configures [NewKeyed]: [WithMaxKeys], [WithIdleTimeout].
 type KeyedOption interface {
 	applyKeyed(*keyedConfig)
 }
 
 type keyedConfig struct {
 	maxKeys int
+	idle    time.Duration
 }
+
+type idleOption time.Duration
+
+// WithIdleTimeout sets how long a key of a [Keyed] is kept once its limiter
+// is back at its full quota, between 0 and [MaxRefill] (default
+// [DefaultIdleTimeout]). Forgetting such a key loses nothing, since a new
+// limiter starts at full quota too; the timeout only spares a key that comes
+// back often the cost of being added again.
+func WithIdleTimeout(d time.Duration) KeyedOption { return idleOption(d) }
+
+func (o idleOption) applyKeyed(c *keyedConfig) { c.idle = time.Duration(o) }
 
 type maxKeysOption int
 
@@ -60,8 +76,9 @@ type KeyedStats struct {
 // [TokenBucket.SetRate] on that bucket changes every key.
 //
 // Memory is bounded by a hard key cap ([WithMaxKeys]). A key is forgotten
-// as soon as its limiter is back at its full quota, since it then holds no
-// information; this happens a few keys at a time while new keys are added,
+// once its limiter has been back at its full quota for the idle timeout
+// ([WithIdleTimeout]), since it then holds no information; this happens a
+// few keys at a time while new keys are added,
 // so there is no sweeper goroutine and nothing ever walks the whole table
 // while requests wait. Times are 64-bit nanoseconds of the monotonic clock:
 // nothing wraps around.
@@ -88,7 +105,7 @@ func NewKeyed(l Limiter, opts ...KeyedOption) (*Keyed, error) {
 	if l == nil {
 		return nil, fmt.Errorf("limit: nil Limiter")
 	}
-	cfg := keyedConfig{maxKeys: DefaultMaxKeys}
+	cfg := keyedConfig{maxKeys: DefaultMaxKeys, idle: DefaultIdleTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o.applyKeyed(&cfg)
@@ -96,6 +113,9 @@ func NewKeyed(l Limiter, opts ...KeyedOption) (*Keyed, error) {
 	}
 	if cfg.maxKeys < 1 || cfg.maxKeys > MaxKeys {
 		return nil, fmt.Errorf("limit: max keys must be between 1 and %d, got %d", MaxKeys, cfg.maxKeys)
+	}
+	if cfg.idle < 0 || cfg.idle > MaxRefill {
+		return nil, fmt.Errorf("limit: idle timeout must be between 0 and %v, got %v", MaxRefill, cfg.idle)
 	}
 	return &Keyed{s: l.newStore(maphash.MakeSeed(), cfg)}, nil
 }
@@ -145,9 +165,10 @@ type algo[S any] interface {
 	init(*S)
 	// allow decides; false: the state is dead (evicted), nothing taken.
 	allow(st *S, now int64, n int) (Result, bool)
-	// kill marks st dead if it is at its full quota, or in any case when
-	// force is set, and reports whether it did.
-	kill(st *S, now int64, force bool) bool
+	// kill marks st dead if it has been at its full quota since now-idle
+	// or earlier, or in any case when force is set, and reports whether it
+	// did.
+	kill(st *S, now, idle int64, force bool) bool
 	// debt ranks st for displacement: how far from full it is, ns.
 	debt(st *S, now int64) int64
 }
@@ -169,6 +190,7 @@ type store[S any] struct {
 	shards    []shard[S]
 	mask      uint64
 	max       int64
+	idle      int64
 	n         atomic.Int64 // keys held; at most max
 	evicted   atomic.Int64
 	displaced atomic.Int64
@@ -182,7 +204,7 @@ func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
 	for ns < 256 && ns*64 < cfg.maxKeys {
 		ns <<= 1
 	}
-	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys)}
+	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys), idle: int64(cfg.idle)}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*S)
 	}
@@ -259,7 +281,7 @@ func (s *store[S]) sweep(sh *shard[S], now int64, limit int) int {
 			break
 		}
 		seen++
-		if s.a.kill(st, now, false) {
+		if s.a.kill(st, now, s.idle, false) {
 			delete(sh.m, k)
 			gone++
 		}
@@ -292,7 +314,7 @@ func (s *store[S]) displace(sh *shard[S], now int64) bool {
 		return false
 	}
 	full := best <= 0
-	s.a.kill(vst, now, true)
+	s.a.kill(vst, now, 0, true)
 	delete(sh.m, victim)
 	s.n.Add(-1)
 	if full {
@@ -356,10 +378,10 @@ func (a tokenAlgo) allow(st *tokenKey, now int64, n int) (Result, bool) {
 	return allowToken(&st.tat, a.s.params.Load(), now, n)
 }
 
-func (a tokenAlgo) kill(st *tokenKey, now int64, force bool) bool {
+func (a tokenAlgo) kill(st *tokenKey, now, idle int64, force bool) bool {
 	for {
 		old := st.tat.Load()
-		if old == tatDead || (!force && old > now) {
+		if old == tatDead || (!force && old > now-idle) {
 			return false
 		}
 		if st.tat.CompareAndSwap(old, tatDead) {
@@ -390,10 +412,10 @@ func (a fixedAlgo) check(n int) (Result, error) {
 	return Result{}, nil
 }
 
-func (a fixedAlgo) kill(st *fixedState, now int64, force bool) bool {
+func (a fixedAlgo) kill(st *fixedState, now, idle int64, force bool) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.dead || (!force && !fixedFull(st, now)) {
+	if st.dead || (!force && !fixedFull(st, now-idle)) {
 		return false
 	}
 	st.dead = true
@@ -429,10 +451,10 @@ func (a slidingAlgo) check(n int) (Result, error) {
 	return Result{}, nil
 }
 
-func (a slidingAlgo) kill(st *slidingState, now int64, force bool) bool {
+func (a slidingAlgo) kill(st *slidingState, now, idle int64, force bool) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.dead || (!force && !a.s.full(st, now)) {
+	if st.dead || (!force && !a.s.full(st, now-idle)) {
 		return false
 	}
 	st.dead = true

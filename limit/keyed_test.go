@@ -222,3 +222,21 @@ func TestKeyedZeroAllocs(t *testing.T) {
 		assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = k.AllowN(ctx, "203.0.113.7", 1) }), name)
 	}
 }
+
+func TestKeyedIdleTimeout(t *testing.T) {
+	clk := newFakeClock()
+	for name, l := range keyedShapes(t, clk) {
+		clk.Set(epoch)
+		k, err := NewKeyed(l, WithIdleTimeout(10*time.Second))
+		require.NoError(t, err)
+		require.True(t, k.Allow("a"))
+		// Full again after at most 3s (+ a slot): kept until 10s after that.
+		clk.Add(4 * time.Second)
+		assert.Zero(t, k.Prune(), "%s: full, not idle long enough", name)
+		clk.Add(10 * time.Second)
+		assert.Equal(t, 1, k.Prune(), "%s: idle 10s", name)
+	}
+	b, _ := NewTokenBucket(1, 1)
+	_, err := NewKeyed(b, WithIdleTimeout(-time.Second))
+	assert.EqualError(t, err, "limit: idle timeout must be between 0 and 876000h0m0s, got -1s")
+}
