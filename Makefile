@@ -2,16 +2,18 @@
 # below find them by their go.mod, so a new module needs no edit here.
 
 SHELL   := /bin/bash
-MODULES := $(shell find . -name go.mod -not -path './.git/*' -printf '%h\n' | sed 's|^\./||' | sort)
+# bench last: make test builds its test binaries in the background meanwhile.
+MODULES := $(shell find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -printf '%h\n' | sed 's|^\./||' | sort | awk '$$0 == "bench" { last = $$0; next } { print } END { if (last != "") print last }')
 
 # make bench BENCH=RollingWindow COUNT=10 CPU=1,2,4
 BENCH ?= .
 COUNT ?= 5
 CPU   ?= 1,2
 
-.PHONY: test bench tidy modules
+.PHONY: test bench tidy modules readme
 
-## test: per module, alone (GOWORK=off): gofmt, go vet, go test -race, tidy drift.
+## test: per module, alone (GOWORK=off): gofmt, go vet, go test -race, tidy drift, and
+## go vet + go test under the go1.22.12 toolchain for the toolkit modules (bench: no -race).
 ## A throwaway redis-server serves the tests that need one (LEVEE_REDIS_ADDR).
 test:
 	@scripts/with-redis.sh scripts/test-modules.sh $(MODULES)
@@ -19,6 +21,10 @@ test:
 ## bench: every benchmark in bench/, each in a process of its own; writes bench/RESULTS.md.
 bench:
 	@cd bench && go run ./cmd/benchrun -bench '$(BENCH)' -count $(COUNT) -cpu $(CPU)
+
+## readme: copy the runnable examples into the READMEs' Go blocks (a test in bench checks them).
+readme:
+	@cd bench && go run ./cmd/readme -root ..
 
 ## tidy: go mod tidy in every module.
 tidy:
