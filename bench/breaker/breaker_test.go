@@ -3,6 +3,8 @@ package breaker
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,6 +289,51 @@ func parallelNamed(b *testing.B, names []string, op func(name string)) {
 		for pb.Next() {
 			op(names[i%len(names)])
 			i++
+		}
+	})
+}
+
+// BenchmarkBreakerGroupChurn: a new name on every call, as a Transport in
+// front of per-pod or per-tenant hosts sees, with levee's group at its
+// default cap of 1,024 breakers (full, so every new name evicts one).
+// go-zero's package-level registry has no cap and never drops a breaker:
+// it grows by one breaker per new name for the life of the process.
+func BenchmarkBreakerGroupChurn(b *testing.B) {
+	names := func(b *testing.B, prefix string) []string {
+		ns := make([]string, b.N)
+		for i := range ns {
+			ns[i] = prefix + strconv.Itoa(i)
+		}
+		return ns
+	}
+	b.Run("levee", func(b *testing.B) {
+		g, err := breaker.NewGroup(breaker.WithWindow(window), breaker.WithBuckets(buckets))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range breaker.DefaultMaxBreakers {
+			g.Get("warm-" + strconv.Itoa(i))
+		}
+		ns := names(b, "host-")
+		churn(b, ns, func(name string) { g.Get(name) })
+	})
+	b.Run("gozero", func(b *testing.B) {
+		// Names unique to this run: the registry outlives it.
+		ns := names(b, "host-"+strconv.Itoa(int(gozeroChurnRun.Add(1)))+"-")
+		churn(b, ns, func(name string) { zero.GetBreaker(name) })
+	})
+}
+
+var gozeroChurnRun atomic.Int64
+
+// churn calls op once per name, each name once, from parallel goroutines.
+func churn(b *testing.B, names []string, op func(name string)) {
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op(names[next.Add(1)-1])
 		}
 	})
 }
