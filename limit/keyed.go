@@ -94,9 +94,7 @@ type KeyedStats struct {
 // A Keyed is safe for concurrent use by multiple goroutines and starts no
 // goroutine. It implements [KeyedLimiter].
 type Keyed struct {
-	s      keyedStore
-	limit  int
-	window time.Duration
+	s keyedStore
 }
 
 // NewKeyed returns a limiter per key shaped like l, holding at most
@@ -117,7 +115,11 @@ func NewKeyed(l Limiter, opts ...KeyedOption) (*Keyed, error) {
 	if cfg.idle < 0 || cfg.idle > MaxRefill {
 		return nil, fmt.Errorf("limit: idle timeout must be between 0 and %v, got %v", MaxRefill, cfg.idle)
 	}
-	return &Keyed{s: l.newStore(maphash.MakeSeed(), cfg)}, nil
+	st := l.newStore(maphash.MakeSeed(), cfg)
+	if st == nil { // a typed nil, such as the *TokenBucket of a failed constructor
+		return nil, fmt.Errorf("limit: nil Limiter")
+	}
+	return &Keyed{s: st}, nil
 }
 
 // AllowN takes n units of key's quota if they are available. It returns
@@ -393,6 +395,9 @@ func (a tokenAlgo) kill(st *tokenKey, now, idle int64, force bool) bool {
 func (a tokenAlgo) debt(st *tokenKey, now int64) int64 { return st.tat.Load() - now }
 
 func (b *TokenBucket) newStore(seed maphash.Seed, cfg keyedConfig) keyedStore {
+	if b == nil {
+		return nil
+	}
 	return newStore[tokenKey](tokenAlgo{b.s}, seed, cfg)
 }
 
@@ -432,6 +437,9 @@ func (a fixedAlgo) debt(st *fixedState, now int64) int64 {
 }
 
 func (w *FixedWindow) newStore(seed maphash.Seed, cfg keyedConfig) keyedStore {
+	if w == nil {
+		return nil
+	}
 	return newStore[fixedState](fixedAlgo{w.s}, seed, cfg)
 }
 
@@ -471,5 +479,8 @@ func (a slidingAlgo) debt(st *slidingState, now int64) int64 {
 }
 
 func (w *SlidingWindow) newStore(seed maphash.Seed, cfg keyedConfig) keyedStore {
+	if w == nil {
+		return nil
+	}
 	return newStore[slidingState](slidingAlgo{w.s}, seed, cfg)
 }
