@@ -56,29 +56,36 @@ func ExampleRollingWindow_Reduce() {
 	// sum=6 count=2
 }
 
-// AddAt and SumAt take the time as an argument instead of reading a clock.
+// AddAt and SumAt take the time as an argument, for a caller that has read
+// it already, instead of reading the window's clock.
 func ExampleRollingWindow_AddAt() {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	w, err := collection.NewRollingWindow(2, time.Minute, collection.WithClock(fixedClock(start)))
+	clock := newFakeClock()
+	start := clock.Now()
+	w, err := collection.NewRollingWindow(2, time.Minute, collection.WithClock(clock))
 	if err != nil {
 		panic(err)
 	}
 	w.AddAt(start, 1)
+	clock.Advance(90 * time.Second)
 	w.AddAt(start.Add(90*time.Second), 2)
 	sum, _ := w.SumAt(start.Add(90 * time.Second))
 	fmt.Println(sum)
 
+	clock.Advance(time.Minute)
 	w.AddAt(start.Add(150*time.Second), 4) // the first minute drops out
 	sum, _ = w.SumAt(start.Add(150 * time.Second))
+	fmt.Println(sum)
+
+	// More than a bucket ahead of the window's clock: dropped, so that it
+	// does not take the slot of current data.
+	w.AddAt(start.Add(time.Hour), 8)
+	sum, _ = w.Sum()
 	fmt.Println(sum)
 	// Output:
 	// 3
 	// 6
+	// 6
 }
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
 
 // A wheel that expires idle sessions. The test drives its ticks by hand.
 func ExampleTimingWheel() {

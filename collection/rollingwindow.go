@@ -3,6 +3,7 @@ package collection
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -105,12 +106,16 @@ type counters struct {
 	count atomic.Int64
 }
 
+// MaxRollingWindowSize is the largest size [NewRollingWindow] accepts:
+// 2^20 buckets, 24 MiB of ring.
+const MaxRollingWindowSize = 1 << 20
+
 // NewRollingWindow returns a window of size buckets, each covering interval.
-// The window therefore spans size*interval. It refuses a size below 1, a
-// non-positive interval and a nil [Clock].
+// The window therefore spans size*interval. It refuses a size below 1 or
+// above [MaxRollingWindowSize], a non-positive interval and a nil [Clock].
 func NewRollingWindow(size int, interval time.Duration, opts ...RollingWindowOption) (*RollingWindow, error) {
-	if size < 1 {
-		return nil, fmt.Errorf("collection: rolling window size must be at least 1, got %d", size)
+	if size < 1 || size > MaxRollingWindowSize {
+		return nil, fmt.Errorf("collection: rolling window size must be between 1 and %d, got %d", MaxRollingWindowSize, size)
 	}
 	if interval <= 0 {
 		return nil, fmt.Errorf("collection: rolling window interval must be positive, got %v", interval)
@@ -127,10 +132,7 @@ func NewRollingWindow(size int, interval time.Duration, opts ...RollingWindowOpt
 	// The ring may hold more slots than the window has buckets: reads only
 	// look at the size newest intervals, and a power-of-two ring lets Add
 	// find its slot with a mask instead of a division.
-	n := 1
-	for n < size {
-		n <<= 1
-	}
+	n := ceilPow2(size)
 	w := &RollingWindow{
 		epochs:        make([]atomic.Int64, n),
 		counters:      make([]counters, n),
@@ -150,7 +152,7 @@ func NewRollingWindow(size int, interval time.Duration, opts ...RollingWindowOpt
 
 // Add adds v to the current bucket.
 func (w *RollingWindow) Add(v float64) {
-	w.add(w.epochSince(w.elapsed()), v)
+	w.add(w.epochSince(w.elapsed()), v, false)
 }
 
 // elapsed reads the clock once and returns the time since the window's
@@ -165,9 +167,17 @@ func (w *RollingWindow) elapsed() time.Duration {
 }
 
 // AddAt adds v to the bucket of the interval containing now. It is Add with
-// the time given instead of read from the clock.
+// the time given instead of read from the clock, for a caller that has
+// read the time already.
+//
+// A time more than one interval ahead of the window's clock is dropped:
+// its bucket would take the slot of a current one, and the current data
+// would be lost, and every Add mapped to that slot after it, until the
+// clock caught up. A time in the interval after the clock's counts, so
+// that a caller's clock a little ahead of the window's loses nothing.
+// Telling the two apart reads the window's clock, once per bucket claimed.
 func (w *RollingWindow) AddAt(now time.Time, v float64) {
-	w.add(w.epochOf(now), v)
+	w.add(w.epochOf(now), v, true)
 }
 
 // epochOf returns the number of the interval containing now, counted from the
@@ -200,7 +210,10 @@ func (w *RollingWindow) slot(e int64) int64 {
 // add is the lock-free hot path. The common case is one load of the epoch
 // (equal to e), a CAS loop on the sum and an atomic add on the count: no lock,
 // no allocation.
-func (w *RollingWindow) add(e int64, v float64) {
+//
+// checkFuture makes add drop v rather than claim a slot for an interval
+// more than one ahead of the clock.
+func (w *RollingWindow) add(e int64, v float64, checkFuture bool) {
 	i := w.slot(e)
 	epoch, b := &w.epochs[i], &w.counters[i]
 	for {
@@ -214,6 +227,10 @@ func (w *RollingWindow) add(e int64, v float64) {
 			// and publishes, so yield and look again.
 			runtime.Gosched()
 		case be < e:
+			if checkFuture && e > w.epochSince(w.elapsed())+1 {
+				return // from the future: current data keeps its slot
+			}
+			checkFuture = false
 			// Stale (or never used): claim it for e. Only the CAS winner
 			// zeroes the counters; Adds for e wait on the marker above, so
 			// the zeroing never erases them.
@@ -238,6 +255,12 @@ func (b *counters) addValue(v float64) {
 		}
 	}
 	b.count.Add(1)
+}
+
+// ceilPow2 returns the smallest power of two at least n, for n between 1
+// and 2^62; the constructors bound n well below that.
+func ceilPow2(n int) int {
+	return 1 << bits.Len(uint(n-1))
 }
 
 // read returns the counters of slot i if it still holds epoch e, and zero

@@ -88,6 +88,11 @@ func FuzzRollingWindow(f *testing.F) {
 				}
 				clock.Advance(d)
 			case 2: // Add in the past, up to ~6 intervals back
+				if arg&0x80 != 0 {
+					// Two or more intervals ahead of the clock: dropped.
+					w.AddAt(clock.Now().Add(time.Duration(2+arg%20)*interval), 1000)
+					break
+				}
 				at := clock.Now().Add(-time.Duration(arg%25) * interval / 4)
 				v := float64(arg%7) - 3
 				w.AddAt(at, v)

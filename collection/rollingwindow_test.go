@@ -48,8 +48,10 @@ func TestNewRollingWindowRefusesBadConfig(t *testing.T) {
 		opts     []collection.RollingWindowOption
 		want     string
 	}{
-		{"zero size", 0, time.Second, nil, "collection: rolling window size must be at least 1, got 0"},
-		{"negative size", -3, time.Second, nil, "collection: rolling window size must be at least 1, got -3"},
+		{"zero size", 0, time.Second, nil, "collection: rolling window size must be between 1 and 1048576, got 0"},
+		{"negative size", -3, time.Second, nil, "collection: rolling window size must be between 1 and 1048576, got -3"},
+		{"size above the maximum", collection.MaxRollingWindowSize + 1, time.Second, nil, "collection: rolling window size must be between 1 and 1048576, got 1048577"},
+		{"huge size", math.MaxInt, time.Second, nil, "collection: rolling window size must be between 1 and 1048576, got 9223372036854775807"},
 		{"zero interval", 4, 0, nil, "collection: rolling window interval must be positive, got 0s"},
 		{"negative interval", 4, -time.Millisecond, nil, "collection: rolling window interval must be positive, got -1ms"},
 		{"nil clock", 4, time.Second, []collection.RollingWindowOption{collection.WithClock(nil)},
@@ -201,6 +203,7 @@ func TestRollingWindowAtVariants(t *testing.T) {
 	w, err := collection.NewRollingWindow(3, time.Second, collection.WithClock(clock))
 	require.NoError(t, err)
 
+	clock.Advance(time.Second) // start+2s is one interval ahead: it counts
 	w.AddAt(start, 1)
 	w.AddAt(start.Add(1500*time.Millisecond), 2)
 	w.AddAt(start.Add(2*time.Second), 3)
@@ -214,12 +217,48 @@ func TestRollingWindowAtVariants(t *testing.T) {
 	assert.Equal(t, []collection.Bucket{{Sum: 2, Count: 1}, {Sum: 3, Count: 1}, {}}, got)
 
 	// A value older than its slot's interval is dropped.
+	clock.Advance(3 * time.Second)
 	w.AddAt(start.Add(3*time.Second), 10)
 	w.AddAt(start.Add(4*time.Second), 20) // interval 4 reuses the slot of an expired interval
 	w.AddAt(start, 1000)                  // interval 0's slot is reused by now: dropped
 	sum, count = w.SumAt(start.Add(4 * time.Second))
 	assert.Equal(t, 33.0, sum)
 	assert.Equal(t, int64(3), count)
+}
+
+// TestRollingWindowFutureAddAtDoesNotBlindASlot: an AddAt far ahead of the
+// window's clock must not take the slot of current data, nor make the Adds
+// mapped to that slot vanish until the clock catches up.
+func TestRollingWindowFutureAddAtDoesNotBlindASlot(t *testing.T) {
+	clock := newFakeClock()
+	start := clock.Now()
+	w, err := collection.NewRollingWindow(4, time.Second, collection.WithClock(clock))
+	require.NoError(t, err)
+	w.Add(1)                               // interval 0, slot 0
+	w.AddAt(start.Add(time.Second), 2)     // one interval ahead: counts
+	w.AddAt(start.Add(4*time.Second), 100) // interval 4 would take slot 0
+	w.AddAt(start.Add(time.Hour), 100)     // far ahead
+	sum, count := w.Sum()
+	assert.Equal(t, 1.0, sum, "current data kept")
+	assert.Equal(t, int64(1), count)
+
+	// Every Add of the next minute counts, a quarter of them in slot 0.
+	lost := 0
+	for i := range 240 {
+		clock.Advance(250 * time.Millisecond)
+		before, _ := w.Sum()
+		w.Add(1)
+		after, _ := w.Sum()
+		if after != before+1 {
+			lost++
+		}
+		if i%16 == 0 {
+			w.AddAt(clock.Now().Add(3*time.Second), 1000) // keep trying
+		}
+	}
+	assert.Equal(t, 0, lost, "Adds lost of 240")
+	sum, _ = w.SumAt(clock.Now().Add(time.Second))
+	assert.Less(t, sum, 1000.0, "no future value counted")
 }
 
 // TestRollingWindowBeforeOrigin uses times before the window's creation:
@@ -261,6 +300,7 @@ func TestRollingWindowConcurrentAdds(t *testing.T) {
 		// Every phase writes size fresh intervals; from phase 1 on, each of
 		// them first has to claim a slot holding an expired interval.
 		base := start.Add(time.Duration(phase*size) * time.Second)
+		clock.Advance(base.Add((size - 1) * time.Second).Sub(clock.Now()))
 		var wg sync.WaitGroup
 		for g := 0; g < goroutines; g++ {
 			wg.Add(1)

@@ -46,6 +46,11 @@ func (o tickChannelOption) applyTimingWheel(c *timingWheelConfig) {
 // deterministically in tests. The wheel never closes c. A nil c is refused
 // by the constructor.
 //
+// Closing c stops the ticking, not the wheel: no timer fires any more,
+// and SetTimer, MoveTimer and RemoveTimer keep working on timers that
+// will not fire until [TimingWheel.Stop] discards them. The wheel's
+// goroutine sleeps until Stop; it does not spin on the closed channel.
+//
 // Without this option the wheel runs a time.Ticker of interval and, on each
 // of its ticks, reads its [Clock] to know which tick it is.
 func WithTickChannel(c <-chan time.Time) TimingWheelOption {
@@ -154,10 +159,15 @@ type dueTask[K comparable, V any] struct {
 	tick  int64
 }
 
+// MaxTimingWheelSlots is the largest number of slots [NewTimingWheel]
+// accepts: 2^20, 16 MiB of slots.
+const MaxTimingWheelSlots = 1 << 20
+
 // NewTimingWheel returns a running wheel of slots slots that ticks every
 // interval and calls execute for each task that comes due. It refuses a
-// non-positive interval, fewer than one slot, a nil execute, a nil [Clock]
-// and a nil tick channel. The wheel owns a goroutine until
+// non-positive interval, fewer than one slot or more than
+// [MaxTimingWheelSlots], a nil execute, a nil [Clock] and a nil tick
+// channel. The wheel owns a goroutine until
 // [TimingWheel.Stop].
 //
 // More slots make each tick scan fewer timers: a timer due in more than
@@ -168,8 +178,8 @@ func NewTimingWheel[K comparable, V any](interval time.Duration, slots int, exec
 	if interval <= 0 {
 		return nil, fmt.Errorf("collection: timing wheel interval must be positive, got %v", interval)
 	}
-	if slots < 1 {
-		return nil, fmt.Errorf("collection: timing wheel slots must be at least 1, got %d", slots)
+	if slots < 1 || slots > MaxTimingWheelSlots {
+		return nil, fmt.Errorf("collection: timing wheel slots must be between 1 and %d, got %d", MaxTimingWheelSlots, slots)
 	}
 	if execute == nil {
 		return nil, errors.New("collection: timing wheel execute function must not be nil")
@@ -189,10 +199,7 @@ func NewTimingWheel[K comparable, V any](interval time.Duration, slots int, exec
 	// Timers carry their absolute tick, so the number of slots only sets how
 	// many timers share a slot. Rounding it up to a power of two turns the
 	// slot computation into a mask instead of a division.
-	n := 1
-	for n < slots {
-		n <<= 1
-	}
+	n := ceilPow2(slots)
 	tw := &TimingWheel[K, V]{
 		interval: interval,
 		mask:     int64(n - 1),
@@ -391,7 +398,13 @@ func (tw *TimingWheel[K, V]) run() {
 		select {
 		case <-tw.stop:
 			return
-		case now := <-tw.ticks:
+		case now, ok := <-tw.ticks:
+			if !ok {
+				// A closed tick channel ends the ticking: receiving
+				// from nil blocks, so the goroutine sleeps until Stop.
+				tw.ticks = nil
+				continue
+			}
 			// An injected tick carries its own time. The wheel's own
 			// ticker only signals: the tick number comes from the
 			// wheel's clock, so WithClock alone stays consistent.

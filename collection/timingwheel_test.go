@@ -2,6 +2,7 @@ package collection
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"testing"
@@ -116,7 +117,9 @@ func TestNewTimingWheelRefusesBadConfig(t *testing.T) {
 	}{
 		{"zero interval", 0, 8, noop, nil, "collection: timing wheel interval must be positive, got 0s"},
 		{"negative interval", -time.Second, 8, noop, nil, "collection: timing wheel interval must be positive, got -1s"},
-		{"zero slots", time.Second, 0, noop, nil, "collection: timing wheel slots must be at least 1, got 0"},
+		{"zero slots", time.Second, 0, noop, nil, "collection: timing wheel slots must be between 1 and 1048576, got 0"},
+		{"slots above the maximum", time.Second, MaxTimingWheelSlots + 1, noop, nil, "collection: timing wheel slots must be between 1 and 1048576, got 1048577"},
+		{"huge slots", time.Second, math.MaxInt, noop, nil, "collection: timing wheel slots must be between 1 and 1048576, got 9223372036854775807"},
 		{"nil execute", time.Second, 8, nil, nil, "collection: timing wheel execute function must not be nil"},
 		{"nil clock", time.Second, 8, noop, []TimingWheelOption{WithClock(nil)},
 			"collection: timing wheel clock must not be nil"},
