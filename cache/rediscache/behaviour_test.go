@@ -237,7 +237,6 @@ func TestCorruptValue(t *testing.T) {
 		raw  string
 	}{
 		{"garbage", "garbage"},
-		{"empty", ""},
 		{"bad payload", "\x01\x7f\xff\xff\xff\xff\xff\xff\xff{not json"},
 		{"short header", "\x01\x00\x01"},
 		{"wrong type", "\x01\x7f\xff\xff\xff\xff\xff\xff\xff[1,2,3]"},

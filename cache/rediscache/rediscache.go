@@ -253,7 +253,8 @@ func (c *Cache[V]) Take(ctx context.Context, key string, load Loader[V]) (V, err
 	}
 	now := c.cfg.clock.Now().UnixMilli()
 	v, kind, exp, err := c.lookup(ctx, key, rkey, now)
-	j := job[V]{c: c, key: key, rkey: rkey, load: load, stripe: stripe, seq: seq, epoch: epoch}
+	var stale V
+	hasStale, down := false, false
 	switch kind {
 	case readFresh:
 		c.st.hits.Add(1)
@@ -264,7 +265,7 @@ func (c *Cache[V]) Take(ctx context.Context, key string, load Loader[V]) (V, err
 		c.keepLocal(key, zero, true, c.cfg.notFoundTTL.Milliseconds(), epoch)
 		return zero, ErrNotFound
 	case readStale:
-		j.stale, j.hasStale = v, true
+		stale, hasStale = v, true
 	case readErr:
 		if ctx.Err() != nil {
 			return zero, ctx.Err()
@@ -272,10 +273,13 @@ func (c *Cache[V]) Take(ctx context.Context, key string, load Loader[V]) (V, err
 		if c.cfg.policy == FailFast {
 			return zero, err
 		}
-		j.down = true
+		down = true
 	}
 	c.st.misses.Add(1)
-	return c.fill(ctx, &j)
+	// The job is made here, not before the switch, so that a hit does not
+	// allocate it.
+	return c.fill(ctx, &job[V]{c: c, key: key, rkey: rkey, load: load, stripe: stripe, seq: seq, epoch: epoch,
+		down: down, stale: stale, hasStale: hasStale})
 }
 
 // outageFlight prefixes the single-flight keys of loads that skip Redis
@@ -495,15 +499,18 @@ func (c *Cache[V]) lookup(ctx context.Context, key, rkey string, now int64) (v V
 // read looks rkey up in Redis. A corrupt record is deleted, counted and
 // reported as a miss. For a value it returns its soft expiry.
 func (c *Cache[V]) read(ctx context.Context, key, rkey string, now int64) (v V, kind readKind, exp int64, err error) {
-	s, err := c.rdb.Get(ctx, rkey).Result()
+	// GETRANGE 0 -1 rather than GET: it answers a missing key with an
+	// empty string instead of nil, which go-redis turns into the redis.Nil
+	// error and then examines for a retry at the cost of about 20
+	// allocations. No record is empty, so an empty string is a miss.
+	s, err := c.rdb.GetRange(ctx, rkey, 0, -1).Result()
 	if err != nil {
-		if err == redis.Nil {
-			c.redisUp()
-			return v, readMiss, 0, nil
-		}
 		return v, readErr, 0, err
 	}
 	c.redisUp()
+	if s == "" {
+		return v, readMiss, 0, nil
+	}
 	v, kind, exp, err = c.decode(s, now)
 	if err != nil {
 		c.corrupt(ctx, key, rkey, err)
