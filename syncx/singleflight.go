@@ -83,7 +83,9 @@ type call[V any] struct {
 // others block until it returns. shared reports whether more than one
 // caller took part in the call, and so received (or, for a DoContext caller
 // that left early, would have received) the same result; it is the same for
-// every caller of one call.
+// every caller of one call, a DoContext caller that left early included:
+// when one leaves, either another caller has joined already or, if it was
+// the last, the call is forgotten and nobody can join any more.
 //
 // If fn panics, Do panics with a [*PanicError] in every caller. If fn calls
 // [runtime.Goexit], the first caller's goroutine exits and the others get
@@ -184,12 +186,17 @@ func (g *SingleFlight[K, V]) DoContext(ctx context.Context, key K, fn func(ctx c
 		delete(g.m, key)
 		c.forgotten = true
 	}
+	// dups > 0 now is final: if others are still waiting, someone has
+	// joined already; if this caller was the last, the call is forgotten
+	// and nobody can join any more. So shared is what every other caller
+	// of the call gets.
+	shared = c.dups > 0
 	g.mu.Unlock()
 	if last && c.cancel != nil {
 		c.cancel()
 	}
 	g.release(c)
-	return v, false, ctx.Err()
+	return v, shared, ctx.Err()
 }
 
 // Forget makes the next call for key start afresh instead of waiting for

@@ -165,7 +165,8 @@ func TestSingleFlightDoContextOneLeaves(t *testing.T) {
 			stayer := make(chan int, 1)
 			startLeaver := func() {
 				go func() {
-					_, _, err := g.DoContext(leaveCtx, "k", fn)
+					_, shared, err := g.DoContext(leaveCtx, "k", fn)
+					assert.True(t, shared, "shared of the caller that left: the same as the stayer's")
 					leaver <- err
 				}()
 			}
@@ -199,6 +200,29 @@ func TestSingleFlightDoContextOneLeaves(t *testing.T) {
 	}
 }
 
+// TestSingleFlightDoContextAloneLeaves: a caller alone in its call that
+// leaves reports shared=false, and nobody can join the abandoned call.
+func TestSingleFlightDoContextAloneLeaves(t *testing.T) {
+	var g syncx.SingleFlight[string, int]
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, shared, err := g.DoContext(ctx, "k", func(context.Context) (int, error) { <-release; return 1, nil })
+		assert.False(t, shared)
+		assert.ErrorIs(t, err, context.Canceled)
+	}()
+	waitFor(t, "caller to wait", func() bool { return g.Waiting("k") == 1 })
+	cancel()
+	<-done
+	close(release)
+	v, shared, err := g.DoContext(context.Background(), "k", func(context.Context) (int, error) { return 2, nil })
+	assert.Equal(t, 2, v)
+	assert.False(t, shared)
+	assert.NoError(t, err)
+}
+
 // TestSingleFlightDoContextAllLeave checks that fn's context ends when the
 // last caller has left, and that the next caller starts a new call.
 func TestSingleFlightDoContextAllLeave(t *testing.T) {
@@ -228,7 +252,8 @@ func TestSingleFlightDoContextAllLeave(t *testing.T) {
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			_, _, err := g.DoContext(ctxs[i], "k", fn)
+			_, shared, err := g.DoContext(ctxs[i], "k", fn)
+			assert.True(t, shared, "caller %d of a call with %d callers", i, n)
 			errs <- err
 		}(i)
 		waitFor(t, "caller to wait", func() bool { return g.Waiting("k") == i+1 })
