@@ -168,3 +168,27 @@ func ExampleMiddleware() {
 }
 
 var api = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") })
+
+// Example_perClient limits each client of a server behind load balancers.
+func Example_perClient() {
+	bucket, err1 := limit.NewTokenBucket(10, 20) // per client address: 10 requests/s, bursts of 20
+	perIP, err2 := limit.NewKeyed(bucket)
+	mw, err3 := limit.NewMiddleware(perIP, limit.WithTrustedProxies("10.0.0.0/8")) // the load balancers
+	if err := errors.Join(err1, err2, err3); err != nil {
+		log.Fatal(err)
+	}
+	handler := mw.Wrap(api) // http.ListenAndServe(":8080", handler)
+	fmt.Println(get(handler, "10.0.0.7:41000", "203.0.113.9"))
+	// Output: 200 "default";r=19;t=1
+}
+
+// get sends handler a request from peer, forwarded for client, and returns
+// the status and the RateLimit header.
+func get(handler http.Handler, peer, client string) string {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = peer
+	r.Header.Set("X-Forwarded-For", client)
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	return fmt.Sprint(w.Code, " ", w.Header().Get("RateLimit"))
+}
