@@ -308,7 +308,9 @@ func (s *slidingShared) advance(st *slidingState, cur int64) {
 	if cur <= st.head {
 		return
 	}
-	if cur-st.head >= s.slots {
+	// cur > head, so the unsigned difference is exact even where the
+	// signed one would overflow (1ns slots, times a century apart).
+	if uint64(cur-st.head) >= uint64(s.slots) {
 		clear(st.counts)
 		st.total = 0
 	} else {

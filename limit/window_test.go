@@ -228,3 +228,20 @@ func TestWindowsZeroAllocs(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { f.Allow() }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { s.Allow() }))
 }
+
+func TestWindowsExtremeTimes(t *testing.T) {
+	// 1ns slots and times at both ends of the range: no overflow, no
+	// endless loop, decisions stay sane.
+	s, err := NewSlidingWindow(3, 10, WithPrecision(10), WithClock(newFakeClock()))
+	require.NoError(t, err)
+	f, err := NewFixedWindow(3, 10, WithClock(newFakeClock()))
+	require.NoError(t, err)
+	for _, at := range []time.Time{{}, epoch.Add(-1 << 62), epoch.Add(1 << 62), time.Unix(1<<62, 0), epoch} {
+		for _, l := range []Limiter{s, f} {
+			r, err := l.AllowN(at, 3)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, r.Remaining, 0)
+			assert.GreaterOrEqual(t, r.RetryAfter, time.Duration(0))
+		}
+	}
+}
