@@ -3,6 +3,8 @@ package flood
 import (
 	"fmt"
 	"image/color"
+	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -31,17 +33,19 @@ func WriteChart(cfg Config, results []Result, paths ...string) error {
 	p.Title.Text = fmt.Sprintf("Goodput through a %g× flood (capacity %d searches/s, timeout %v, %s backend)", cfg.FloodFactor, cfg.Capacity, cfg.Timeout, cfg.Backend)
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = "goodput / capacity"
-	p.Y.Min, p.Y.Max = 0, 1.15
+	p.Y.Min, p.Y.Max = 0, 1.6
 	p.X.Min, p.X.Max = 0, cfg.Total().Seconds()
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"}, {Value: 0.75}, {Value: 1, Label: "1"}})
+	p.X.Tick.Marker = secondTicks{}
 	p.Add(plotter.NewGrid())
 
 	// The flood, shaded.
 	fb, fe := cfg.Before.Seconds(), (cfg.Before + cfg.Flood).Seconds()
-	shade, err := plotter.NewPolygon(plotter.XYs{{X: fb, Y: 0}, {X: fe, Y: 0}, {X: fe, Y: 1.15}, {X: fb, Y: 1.15}})
+	shade, err := plotter.NewPolygon(plotter.XYs{{X: fb, Y: 0}, {X: fe, Y: 0}, {X: fe, Y: 1.6}, {X: fb, Y: 1.6}})
 	if err != nil {
 		return err
 	}
-	shade.Color = color.RGBA{255, 200, 120, 70}
+	shade.Color = color.NRGBA{R: 255, G: 170, B: 60, A: 50}
 	shade.LineStyle.Width = 0
 	p.Add(shade)
 
@@ -84,6 +88,7 @@ func WriteChart(cfg Config, results []Result, paths ...string) error {
 		p.Legend.Add(r.Variant, l)
 	}
 	p.Legend.Top = true
+	p.Legend.Padding = vg.Points(1)
 	p.Legend.Left = false
 	p.Legend.XOffs = vg.Points(-4)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
@@ -94,4 +99,19 @@ func WriteChart(cfg Config, results []Result, paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// secondTicks labels every fifth second and marks every second.
+type secondTicks struct{}
+
+func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for s := math.Ceil(lo); s <= hi; s++ {
+		t := plot.Tick{Value: s}
+		if int(s)%5 == 0 {
+			t.Label = strconv.Itoa(int(s))
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }
