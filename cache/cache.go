@@ -130,7 +130,7 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 	n := cfg.shards
 	if n == 0 {
 		n = 1
-		for n < 4*runtime.GOMAXPROCS(0) && n < MaxShards {
+		for n < 16*runtime.GOMAXPROCS(0) && n < MaxShards {
 			n *= 2
 		}
 		for n > 1 && capacity/n < minShardCapacity {
@@ -539,6 +539,7 @@ func (c *Cache[K, V]) TakeResult(ctx context.Context, key K, load func(ctx conte
 			if err = c.startLoad(); err == nil {
 				f = &flight[V]{done: make(chan struct{})}
 				s.flights[key] = f
+				c.loads.Add(1)
 				go c.runOne(ctx, s, key, f, load)
 			}
 		}
@@ -612,6 +613,8 @@ func (c *Cache[K, V]) refresh(ctx context.Context, s *shard[K, V], key K, load f
 	}
 	f := &flight[V]{done: make(chan struct{}), refresh: true}
 	s.flights[key] = f
+	c.loads.Add(1)
+	c.refreshes.Add(1)
 	go c.runOne(ctx, s, key, f, load)
 }
 
@@ -635,10 +638,6 @@ func panicError(v any) error {
 // runOne runs a single-key load on its own goroutine.
 func (c *Cache[K, V]) runOne(ctx context.Context, s *shard[K, V], key K, f *flight[V], load func(context.Context) (V, error)) {
 	defer c.wg.Done()
-	c.loads.Add(1)
-	if f.refresh {
-		c.refreshes.Add(1)
-	}
 	lctx, cancel := c.loadContext(ctx)
 	defer cancel()
 	var v V
@@ -804,6 +803,7 @@ func (c *Cache[K, V]) TakeMany(ctx context.Context, keys []K, load func(ctx cont
 		waits = append(waits, w)
 	}
 	if started {
+		c.loads.Add(1)
 		go c.runMany(ctx, missing, mine, load)
 	}
 	done := ctx.Done()
@@ -832,7 +832,6 @@ func (c *Cache[K, V]) TakeMany(ctx context.Context, keys []K, load func(ctx cont
 // runMany runs a batch load on its own goroutine.
 func (c *Cache[K, V]) runMany(ctx context.Context, keys []K, fs []*flight[V], load func(context.Context, []K) (map[K]V, error)) {
 	defer c.wg.Done()
-	c.loads.Add(1)
 	lctx, cancel := c.loadContext(ctx)
 	defer cancel()
 	var got map[K]V

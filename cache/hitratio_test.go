@@ -44,7 +44,7 @@ func zipfTrace(seed uint64, keys uint64, n int, s float64) []uint64 {
 // TestHitRatioZipf: on Zipf traces with a capacity of 10% of the key
 // space, the cache hits at least as often as an LRU of the same size.
 func TestHitRatioZipf(t *testing.T) {
-	const keys, n = 100_000, 400_000
+	const keys, n = 100_000, 200_000
 	for _, tc := range []struct {
 		seed uint64
 		s    float64

@@ -196,8 +196,9 @@ func WithWeigher[K comparable, V any](weigh func(key K, value V) int64) Option {
 // WithShards sets how many independently locked parts the cache is split
 // into, a power of two between 1 and [MaxShards]. More shards let more
 // cores write at once; each shard evicts on its own share of the capacity.
-// By default New picks a power of two near 4×GOMAXPROCS, fewer for a small
-// capacity.
+// By default New picks the power of two at or above 16×GOMAXPROCS,
+// fewer for a small capacity (at least 128 per shard), so that cores
+// reading different keys seldom share a lock.
 func WithShards(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 || n > MaxShards || n&(n-1) != 0 {
