@@ -33,13 +33,16 @@ type fleetResult struct {
 
 // runFleet makes instances limiters with mk and runs them until the span
 // ends. start, when non-zero, is when the callers begin.
-func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb redis.UniversalClient) (*redislimit.Limiter, error)) fleetResult {
+func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error)) fleetResult {
 	t.Helper()
 	var ls []*redislimit.Limiter
+	var logs []*eventLog
 	for i := 0; i < accInstances; i++ {
 		rdb := redis.NewClient(&redis.Options{Addr: redisAddr(t), PoolSize: accWorkers, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { rdb.Close() })
-		l, err := mk(rdb)
+		log := &eventLog{}
+		logs = append(logs, log)
+		l, err := mk(rdb, log.hook)
 		require.NoError(t, err)
 		closeLimiter(t, l)
 		ls = append(ls, l)
@@ -75,8 +78,8 @@ func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb red
 	}
 	wg.Wait()
 	require.Zero(t, errs.Load(), "errors")
-	for _, l := range ls {
-		require.Zero(t, l.Stats().Fallback, "calls decided by the fallback: this test measures Redis")
+	for i, l := range ls {
+		require.Zero(t, l.Stats().Fallback, "calls decided by the fallback: this test measures Redis; instance %d events %+v", i, logs[i].events)
 	}
 	res := fleetResult{allowed: allowed.Load(), calls: calls.Load()}
 	for _, l := range ls {
@@ -107,8 +110,8 @@ func TestAccuracyTokenBucket(t *testing.T) {
 	var res fleetResult
 	for attempt := 0; attempt == 0 || starved(t, attempt-1, res.allowed, want*0.98); attempt++ {
 		p := prefix(t)
-		res = runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
-			return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+		res = runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+			return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
 		})
 	}
 	t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%), %d round trips",
@@ -125,9 +128,9 @@ func TestAccuracyTokenBucket(t *testing.T) {
 func TestAccuracyTokenBucketLease(t *testing.T) {
 	const batch = 10
 	p := prefix(t)
-	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
+	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
 		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p),
-			redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithLease(batch))
+			redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook), redislimit.WithLease(batch))
 	})
 	want := accBurst + accRate*accSpan.Seconds()
 	perCall := float64(res.stats.RoundTrips) / float64(res.calls)
@@ -178,8 +181,8 @@ func TestAccuracyFixedWindow(t *testing.T) {
 	// its clock, the same machine's) and stop just before the fifth ends:
 	// exactly five windows.
 	start := time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)
-	res := runFleet(t, start, accSpan-40*time.Millisecond, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
-		return redislimit.NewFixedWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+	res := runFleet(t, start, accSpan-40*time.Millisecond, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+		return redislimit.NewFixedWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
 	})
 	want := float64(accRate * 5)
 	t.Logf("fixed window, %d instances: admitted %d of %d calls (want %.0f)", accInstances, res.allowed, res.calls, want)
@@ -196,8 +199,8 @@ func TestAccuracySlidingWindow(t *testing.T) {
 	for attempt := 0; attempt == 0 || starved(t, attempt-1, res.allowed, want*0.98); attempt++ {
 		p := prefix(t)
 		start := time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)
-		res = runFleet(t, start, accSpan, func(rdb redis.UniversalClient) (*redislimit.Limiter, error) {
-			return redislimit.NewSlidingWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second))
+		res = runFleet(t, start, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+			return redislimit.NewSlidingWindow(rdb, accRate, time.Second, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
 		})
 	}
 	t.Logf("sliding window, %d instances: admitted %d of %d calls (want %.0f ±2%%)", accInstances, res.allowed, res.calls, want)

@@ -22,7 +22,7 @@ func TestWrongTypeAndCorruptState(t *testing.T) {
 	rdb := client(t)
 	ctx := context.Background()
 	p := prefix(t)
-	for _, mk := range limiters(t, rdb, p, 5) {
+	for _, mk := range limiters(t, rdb, p, 5, time.Minute) {
 		t.Run(mk.name, func(t *testing.T) {
 			kp := map[string]string{"token": "tb:", "fixed": "fw:", "sliding": "sw:"}[mk.name]
 			list := p + kp + "{list}"
@@ -127,7 +127,7 @@ func TestTTLNeverZero(t *testing.T) {
 func TestScriptFlushedMidRun(t *testing.T) {
 	rdb := client(t)
 	ctx := context.Background()
-	for _, mk := range limiters(t, rdb, prefix(t), 1000) {
+	for _, mk := range limiters(t, rdb, prefix(t), 1000, time.Minute) {
 		t.Run(mk.name, func(t *testing.T) {
 			_, err := mk.l.Allow(ctx, "k") // loads the script if needed
 			require.NoError(t, err)

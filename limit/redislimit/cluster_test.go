@@ -34,7 +34,7 @@ func TestClusterKeysSpread(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		keys = append(keys, fmt.Sprintf("client-%d", i))
 	}
-	for _, mk := range limiters(t, cc, p, 5, redislimit.WithTimeout(time.Second)) {
+	for _, mk := range limiters(t, cc, p, 5, time.Minute, redislimit.WithTimeout(time.Second)) {
 		t.Run(mk.name, func(t *testing.T) {
 			for _, k := range keys {
 				for i := 0; i < 6; i++ {

@@ -134,6 +134,7 @@ func TestFaultKillAndRestart(t *testing.T) {
 		tripsAtRestart += in.l.Stats().RoundTrips
 		assert.Equal(t, redislimit.ModeFallback, in.l.Mode())
 	}
+	restartBegin := time.Now()
 	srv.restart()
 	restarted := time.Now()
 	wg.Wait()
@@ -155,7 +156,7 @@ func TestFaultKillAndRestart(t *testing.T) {
 	t.Logf("admitted: %d before the kill, %d during the %v outage (fallback allows %.0f), %d in the %v after the restart; max call latency %v (timeout %v)",
 		admitted[0], admitted[1], outage, fallbackWant, admitted[2], after, maxLatency, timeout)
 	t.Logf("round trips during the outage: %d (probes at most %d per instance)", tripsAtRestart-tripsAtKill, int(outage/probe)+1)
-	t.Logf("restarted %v after the kill", restarted.Sub(killAt))
+	t.Logf("restarted %v after the kill, answering %v later", restartBegin.Sub(killAt), restarted.Sub(restartBegin))
 
 	// No call blocks past the timeout (plus scheduling slack on a loaded,
 	// race-instrumented machine).
@@ -171,25 +172,40 @@ func TestFaultKillAndRestart(t *testing.T) {
 	assert.LessOrEqual(t, float64(admitted[2]), accRate*after.Seconds()+accBurst+float64(accInstances*ceilDiv(accBurst, accInstances))+2)
 
 	for i, in := range fleet {
-		st := in.l.Stats()
-		assert.Equal(t, redislimit.ModeRedis, st.Mode, "instance %d", i)
-		// One switch each way per outage. On a starved machine a call before
-		// the kill may time out too: that is an outage of its own, and it
-		// must have ended before the kill.
-		assert.Equal(t, st.ToFallback, st.ToRedis, "instance %d", i)
 		evs, at := in.log.snapshot()
-		require.GreaterOrEqual(t, len(evs), 2, "instance %d", i)
-		for j := 0; j+2 < len(evs); j++ {
-			assert.True(t, at[j].Before(killAt), "instance %d: event %d %+v after the kill", i, j, evs[j])
+		// While the server is down: exactly one switch, to the fallback, on
+		// the first failed call right after the kill.
+		var during []int
+		for j := range evs {
+			if !at[j].Before(killAt) && at[j].Before(restartBegin) {
+				during = append(during, j)
+			}
 		}
-		n := len(evs)
-		assert.Equal(t, redislimit.ModeFallback, evs[n-2].Mode)
-		assert.Error(t, evs[n-2].Err)
-		assert.Equal(t, redislimit.ModeRedis, evs[n-1].Mode)
-		// The fallback engaged on the first failed call, right after the kill.
-		assert.Less(t, at[n-2].Sub(killAt), timeout+150*time.Millisecond, "instance %d", i)
-		// Back on Redis within the probe interval (plus one probe's round trip).
-		assert.Less(t, at[n-1].Sub(restarted), probe+timeout, "instance %d", i)
+		require.Len(t, during, 1, "instance %d: events %+v", i, evs)
+		j := during[0]
+		assert.Equal(t, redislimit.ModeFallback, evs[j].Mode, "instance %d", i)
+		assert.Error(t, evs[j].Err, "instance %d", i)
+		assert.Less(t, at[j].Sub(killAt), timeout+150*time.Millisecond, "instance %d", i)
+		// Back on Redis within the probe interval (plus one probe's round
+		// trip) after the restart.
+		require.Greater(t, len(evs), j+1, "instance %d: never back on Redis", i)
+		assert.Equal(t, redislimit.ModeRedis, evs[j+1].Mode, "instance %d", i)
+		assert.Less(t, at[j+1].Sub(restarted), probe+timeout, "instance %d", i)
+		// On a starved machine a call may also time out outside the outage:
+		// an outage of its own, which the probe ends too.
+		if len(evs) != 2 {
+			t.Logf("instance %d: %d switches besides the outage's (calls timed out on a loaded machine)", i, len(evs)-2)
+		}
+	}
+	// Every instance ends on Redis.
+	deadline := time.Now().Add(2 * probe)
+	for _, in := range fleet {
+		for in.l.Mode() != redislimit.ModeRedis && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		st := in.l.Stats()
+		assert.Equal(t, redislimit.ModeRedis, st.Mode)
+		assert.Equal(t, st.ToFallback, st.ToRedis)
 	}
 }
 

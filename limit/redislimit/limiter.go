@@ -69,7 +69,7 @@ type Stats struct {
 	Allowed    int64 // calls allowed, whoever decided
 	Denied     int64 // calls denied, whoever decided
 	Errors     int64 // calls that returned an error (not counting the caller's own ctx)
-	RoundTrips int64 // round trips to Redis made by calls (a script reload makes two)
+	RoundTrips int64 // round trips to Redis, the probe's included (a script reload makes two)
 	Fallback   int64 // calls decided by the fallback
 	Local      int64 // calls decided from a lease or a remembered denial (WithLease)
 	ToFallback int64 // switches from Redis to the fallback

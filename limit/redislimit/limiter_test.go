@@ -93,7 +93,7 @@ func TestTokenBucketSequence(t *testing.T) {
 func TestCost(t *testing.T) {
 	rdb := client(t)
 	ctx := context.Background()
-	for _, mk := range limiters(t, rdb, prefix(t), 4) {
+	for _, mk := range limiters(t, rdb, prefix(t), 4, time.Minute) {
 		t.Run(mk.name, func(t *testing.T) {
 			l := mk.l
 			for _, n := range []int{-1, 5, 1 << 40} {
@@ -127,9 +127,9 @@ type namedLimiter struct {
 }
 
 // limiters returns one limiter of each kind under prefix p, each allowing
-// capacity calls per second (a token bucket of burst capacity refilling
-// over a second), closed when the test ends.
-func limiters(t testing.TB, rdb redis.UniversalClient, p string, capacity int, opts ...redislimit.Option) []namedLimiter {
+// capacity calls per period (a token bucket of burst capacity refilling over
+// the period), closed when the test ends.
+func limiters(t testing.TB, rdb redis.UniversalClient, p string, capacity int, per time.Duration, opts ...redislimit.Option) []namedLimiter {
 	t.Helper()
 	var tops []redislimit.TokenOption
 	var wops []redislimit.WindowOption
@@ -137,13 +137,13 @@ func limiters(t testing.TB, rdb redis.UniversalClient, p string, capacity int, o
 		tops = append(tops, o)
 		wops = append(wops, o)
 	}
-	tb, err := redislimit.NewTokenBucket(rdb, float64(capacity), capacity, append(tops, redislimit.WithPrefix(p+"tb:"))...)
+	tb, err := redislimit.NewTokenBucket(rdb, float64(capacity)/per.Seconds(), capacity, append(tops, redislimit.WithPrefix(p+"tb:"))...)
 	require.NoError(t, err)
 	closeLimiter(t, tb)
-	fw, err := redislimit.NewFixedWindow(rdb, capacity, time.Second, append(wops, redislimit.WithPrefix(p+"fw:"))...)
+	fw, err := redislimit.NewFixedWindow(rdb, capacity, per, append(wops, redislimit.WithPrefix(p+"fw:"))...)
 	require.NoError(t, err)
 	closeLimiter(t, fw)
-	sw, err := redislimit.NewSlidingWindow(rdb, capacity, time.Second, append(wops, redislimit.WithPrefix(p+"sw:"))...)
+	sw, err := redislimit.NewSlidingWindow(rdb, capacity, per, append(wops, redislimit.WithPrefix(p+"sw:"))...)
 	require.NoError(t, err)
 	closeLimiter(t, sw)
 	return []namedLimiter{{"token", tb}, {"fixed", fw}, {"sliding", sw}}
