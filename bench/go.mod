@@ -25,6 +25,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/go-ole/go-ole v1.2.6 // indirect
+	github.com/go-redis/redis_rate/v10 v10.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.27.7 // indirect
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
@@ -92,6 +93,7 @@ require (
 	github.com/klauspost/cpuid/v2 v2.4.0 // indirect
 	github.com/levee-go/levee/cache/rediscache v0.0.0-00010101000000-000000000000
 	github.com/levee-go/levee/limit v0.0.0-00010101000000-000000000000
+	github.com/levee-go/levee/limit/redislimit v0.0.0-00010101000000-000000000000
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/mattn/go-runewidth v0.0.30 // indirect
@@ -129,3 +131,5 @@ replace (
 replace github.com/levee-go/levee/cache/rediscache => ../cache/rediscache
 
 replace github.com/levee-go/levee/limit => ../limit
+
+replace github.com/levee-go/levee/limit/redislimit => ../limit/redislimit
