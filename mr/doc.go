@@ -29,6 +29,21 @@
 // [Pipe.Next] stop blocking when the call ends, and every goroutine the call
 // started exits as soon as the user function running on it returns.
 //
+// # Panics
+//
+// A panic is never dropped. A panic that decides the outcome of a call
+// (the first failure, even if the caller's context has ended meanwhile) is
+// re-raised in the caller's goroutine as a [*PanicError]. A panic that
+// comes after the outcome is decided (the reducer has returned, another
+// function failed first, the caller's context ended first and the call
+// returned ctx.Err()) has no caller left to be re-raised in: it is
+// re-raised, as a [*PanicError], on the goroutine where it happened, and so
+// ends the program like any unrecovered panic in a goroutine. This is the
+// rule of syncx's SingleFlight for a call all its callers have left. A
+// function that may still run once the call has ended must not panic
+// because of that, for example on an error from [Sink.Send] or a cancelled
+// context.
+//
 // A reducer returns its value; it cannot forget to produce one, so there is
 // no "reducer wrote nothing" error. A mapper that keeps nothing leaves the
 // reducer an empty pipe, and the reducer decides what that means.
@@ -40,9 +55,12 @@
 // reducer a chunk at a time through recycled buffers. The cost per item is
 // a few tens of nanoseconds and no allocation, against a goroutine and two
 // channel operations per item in go-zero's core/mr. Workers are started
-// on demand, so a call with three items starts at most three of them, and
-// with a slow mapper chunks shrink to single items, so work stays spread
-// over all workers.
+// on demand, so a call with three items starts at most three of them; a
+// burst of items after a lull starts more workers as soon as items queue
+// up behind the parked ones, and with a slow mapper chunks shrink to
+// single items, so work spreads over all workers whenever enough items
+// are queued. Memory does not grow with the [WithWorkers] count: the queue
+// and the result channels are bounded whatever it is.
 //
 // # Concurrency
 //

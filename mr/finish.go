@@ -33,7 +33,9 @@ func Finish(ctx context.Context, fns ...func(ctx context.Context) error) error {
 			normal := false
 			defer func() {
 				if !normal {
-					o.recovered(recover())
+					if lost := o.recovered(recover()); lost != nil {
+						panic(lost)
+					}
 				}
 			}()
 			err := fn(fctx)

@@ -18,11 +18,15 @@ type fault struct {
 	site    string // "", "generator", "mapper", "reducer", "cancel"
 	panics  bool   // panic instead of returning an error
 	k       int    // where: before sending item k / on item k / after k results
-	late    string // "", "error", "panic": how functions react to the cancellation
+	late    string // "", "error", "none": how functions react to the cancellation
 }
 
 var sites = []string{"", "generator", "mapper", "reducer", "cancel"}
-var lates = []string{"", "error", "panic"}
+
+// A late panic is not among the reactions: it ends the program (see the
+// crash tests), since a panic is never dropped. "none" keeps the seeds'
+// decoding stable.
+var lates = []string{"", "error", "none"}
 
 func decodeFault(data []byte) fault {
 	at := func(i int) int {
@@ -57,7 +61,7 @@ func FuzzMapReduce(f *testing.F) {
 		{3, 200, 1, 1, 0, 50, 0, 1}, // generator error at 50, late errors
 		{3, 200, 1, 1, 1, 0, 0, 2},  // generator panic before the first item
 		{7, 88, 2, 2, 0, 87, 0, 1},  // mapper error on the last item
-		{0, 88, 2, 2, 1, 5, 0, 2},   // mapper panic, one worker, late panics
+		{0, 88, 2, 2, 1, 5, 0, 2},   // mapper panic, one worker
 		{4, 255, 1, 3, 0, 255, 1, 1},
 		{4, 10, 0, 3, 1, 0, 0, 2},
 		{5, 40, 1, 4, 0, 20, 0, 1}, // caller cancels at item 20, late errors
@@ -80,8 +84,6 @@ func FuzzMapReduce(f *testing.F) {
 			switch ft.late {
 			case "error":
 				return lateErr
-			case "panic":
-				panic("late panic")
 			}
 			return nil
 		}

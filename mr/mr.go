@@ -21,7 +21,9 @@ import (
 // when the call ends. The first error or panic from any of them ends the
 // call: the error is returned (later ones are dropped) and a panic is
 // re-raised in the caller's goroutine as a [*PanicError]. When ctx is done
-// first, MapReduce returns ctx.Err() at once.
+// first, MapReduce returns ctx.Err() at once. A panic is never dropped: one
+// that comes after the outcome is decided is re-raised where it happened
+// (see "Panics" in the package documentation).
 //
 // MapReduce returns as soon as its outcome is decided. It does not wait for
 // user functions that are still running at that point (a generator that
@@ -49,9 +51,13 @@ func MapReduce[T, U, V any](ctx context.Context,
 		return zero, err
 	}
 	r := newRun[T, U, V](ctx, cfg, mapper)
-	r.out = make(chan []U, cfg.workers)
-	// Buffers in flight: one per worker, cap(out) queued, one in the pipe.
-	r.free = make(chan []U, 2*cfg.workers+1)
+	// Sized by the workers, up to a bound: a huge worker count must not
+	// allocate up front in proportion to it.
+	queued := min(cfg.workers, maxQueuedResults)
+	r.out = make(chan []U, queued)
+	// Buffers to recycle: one per worker, cap(out) queued, one in the
+	// pipe, as far as the bound goes (beyond it, buffers are allocated).
+	r.free = make(chan []U, 2*queued+1)
 	r.sink.allDone = func() { close(r.out) }
 	pipe := &Pipe[U]{in: r.out, free: r.free, stop: r.o.stop}
 	go r.generate(generate)
@@ -103,6 +109,9 @@ func ForEach[T any](ctx context.Context,
 	return err
 }
 
+// maxQueuedResults bounds the result chunks waiting for the reducer.
+const maxQueuedResults = 64
+
 // run is the state of one MapReduce or ForEach call.
 type run[T, U, V any] struct {
 	o      *outcome[V]
@@ -124,12 +133,16 @@ func newRun[T, U, V any](parent context.Context, cfg config, mapper func(context
 func (r *run[T, U, V]) generate(generate func(context.Context, *Sink[T]) error) {
 	normal := false
 	defer func() {
+		var lost *PanicError
 		if !normal {
-			r.o.recovered(recover())
+			lost = r.o.recovered(recover())
 		}
 		// After settling a failure, so that closing cannot be mistaken for
 		// a complete run.
 		r.sink.close()
+		if lost != nil {
+			panic(lost)
+		}
 	}()
 	err := generate(r.ctx, &r.sink)
 	normal = true
@@ -142,7 +155,9 @@ func (r *run[T, U, V]) reduce(reducer func(context.Context, *Pipe[U]) (V, error)
 	normal := false
 	defer func() {
 		if !normal {
-			r.o.recovered(recover())
+			if lost := r.o.recovered(recover()); lost != nil {
+				panic(lost)
+			}
 		}
 	}()
 	v, err := reducer(r.ctx, pipe)
@@ -157,10 +172,14 @@ func (r *run[T, U, V]) reduce(reducer func(context.Context, *Pipe[U]) (V, error)
 func (r *run[T, U, V]) work() {
 	normal := false
 	defer func() {
+		var lost *PanicError
 		if !normal {
-			r.o.recovered(recover())
+			lost = r.o.recovered(recover())
 		}
 		r.sink.exit()
+		if lost != nil {
+			panic(lost)
+		}
 	}()
 	r.mapLoop()
 	normal = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -513,23 +514,107 @@ func goroutineID() string {
 }
 
 func TestWithWorkersInvalid(t *testing.T) {
-	for _, n := range []int{0, -1} {
+	for _, n := range []int{0, -1, mr.MaxWorkers + 1, math.MaxInt} {
 		called := false
 		_, err := mr.MapReduce(context.Background(),
 			func(context.Context, *mr.Sink[int]) error { called = true; return nil },
 			square, sum, mr.WithWorkers(n))
-		assert.EqualError(t, err, fmt.Sprintf("mr: workers must be at least 1, got %d", n))
+		assert.EqualError(t, err, fmt.Sprintf("mr: workers must be between 1 and 1048576, got %d", n))
 		assert.False(t, called)
 
 		err = mr.ForEach(context.Background(), upTo(1),
 			func(context.Context, int) error { called = true; return nil }, mr.WithWorkers(n))
-		assert.EqualError(t, err, fmt.Sprintf("mr: workers must be at least 1, got %d", n))
+		assert.EqualError(t, err, fmt.Sprintf("mr: workers must be between 1 and 1048576, got %d", n))
 		assert.False(t, called)
 	}
 	// The last option wins.
 	got, err := mr.MapReduce(context.Background(), upTo(10), square, sum, mr.WithWorkers(0), mr.WithWorkers(2))
 	require.NoError(t, err)
 	assert.Equal(t, sumOfSquares(10), got)
+}
+
+// A huge worker count costs nothing up front: memory does not grow with
+// the option's value (WithWorkers(1e6) with 3 items allocated 68 MiB).
+func TestWithWorkersHugeAllocatesLittle(t *testing.T) {
+	measure := func(fn func()) uint64 {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		fn()
+		runtime.ReadMemStats(&m1)
+		return m1.TotalAlloc - m0.TotalAlloc
+	}
+	for _, workers := range []int{1_000_000, mr.MaxWorkers} {
+		var got int
+		var err error
+		bytes := measure(func() {
+			got, err = mr.MapReduce(context.Background(), upTo(3), square, sum, mr.WithWorkers(workers))
+		})
+		require.NoError(t, err)
+		assert.Equal(t, sumOfSquares(3), got)
+		assert.Less(t, bytes, uint64(256<<10), "MapReduce with %d workers and 3 items allocated %d bytes", workers, bytes)
+		t.Logf("MapReduce with %d workers and 3 items: %d bytes", workers, bytes)
+		bytes = measure(func() {
+			err = mr.ForEach(context.Background(), upTo(3), func(context.Context, int) error { return nil }, mr.WithWorkers(workers))
+		})
+		require.NoError(t, err)
+		assert.Less(t, bytes, uint64(256<<10), "ForEach with %d workers and 3 items allocated %d bytes", workers, bytes)
+	}
+}
+
+// A burst of items after a lull runs on all the workers, not only on those
+// that were parked: with 8 workers, two warm-up items, then 64 items of
+// 5 ms each, 8 mappers must run at once (it was 2, ~190 ms instead of ~60).
+func TestMapReduceBurstAfterLullUsesAllWorkers(t *testing.T) {
+	for _, warm := range []int{1, 2, 5} {
+		t.Run(fmt.Sprintf("warm=%d", warm), func(t *testing.T) {
+			const workers = 8
+			var running, peak atomic.Int64
+			warmedUp := make(chan struct{})
+			var warmDone atomic.Int64
+			start := time.Now()
+			var burst time.Duration
+			err := mr.ForEach(context.Background(),
+				func(ctx context.Context, s *mr.Sink[int]) error {
+					for i := range warm {
+						if err := s.Send(-1 - i); err != nil {
+							return err
+						}
+					}
+					<-warmedUp
+					time.Sleep(20 * time.Millisecond) // the warm workers park
+					start = time.Now()
+					for i := range 64 {
+						if err := s.Send(i); err != nil {
+							return err
+						}
+					}
+					return nil
+				},
+				func(_ context.Context, i int) error {
+					if i < 0 {
+						if warmDone.Add(1) == int64(warm) {
+							close(warmedUp)
+						}
+						return nil
+					}
+					now := running.Add(1)
+					defer running.Add(-1)
+					for {
+						p := peak.Load()
+						if now <= p || peak.CompareAndSwap(p, now) {
+							break
+						}
+					}
+					time.Sleep(5 * time.Millisecond)
+					return nil
+				}, mr.WithWorkers(workers))
+			burst = time.Since(start)
+			require.NoError(t, err)
+			assert.Equal(t, int64(workers), peak.Load(), "mappers running at once in the burst")
+			t.Logf("peak %d mappers, burst of 64 x 5 ms took %v", peak.Load(), burst)
+		})
+	}
 }
 
 func TestNilFunctionsPanic(t *testing.T) {

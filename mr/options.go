@@ -6,6 +6,13 @@ import "fmt"
 // [WithWorkers] is not given.
 const DefaultWorkers = 16
 
+// MaxWorkers is the largest count [WithWorkers] accepts, 2^20. Workers are
+// goroutines started on demand and the queues are sized by what a call
+// uses, so a large count costs nothing until the items are there to keep
+// that many mappers busy; a count above MaxWorkers is an error rather
+// than "no limit".
+const MaxWorkers = 1 << 20
+
 // Option configures a [MapReduce], [MapReduceVoid] or [ForEach] call.
 type Option func(*config)
 
@@ -14,8 +21,8 @@ type config struct {
 }
 
 // WithWorkers sets how many mappers run concurrently (default
-// [DefaultWorkers]). n must be at least 1; otherwise the call returns an
-// error without running anything.
+// [DefaultWorkers]). n must be between 1 and [MaxWorkers]; otherwise the
+// call returns an error without running anything.
 func WithWorkers(n int) Option {
 	return func(c *config) { c.workers = n }
 }
@@ -27,8 +34,8 @@ func buildConfig(opts []Option) (config, error) {
 			opt(&c)
 		}
 	}
-	if c.workers < 1 {
-		return c, fmt.Errorf("mr: workers must be at least 1, got %d", c.workers)
+	if c.workers < 1 || c.workers > MaxWorkers {
+		return c, fmt.Errorf("mr: workers must be between 1 and %d, got %d", MaxWorkers, c.workers)
 	}
 	return c, nil
 }

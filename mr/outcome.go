@@ -29,15 +29,17 @@ func newOutcome[V any](parent context.Context) (*outcome[V], context.Context) {
 	return &outcome[V]{stop: make(chan struct{}), cancel: cancel, parent: parent}, ctx
 }
 
-// settle records the outcome if none has been recorded yet. Once the
-// caller's context is done, the outcome is its error whatever is reported:
-// a user function returning because of the cancellation must not turn it
-// into its own error, and a reducer's value may be partial.
-func (o *outcome[V]) settle(v V, err error, p *PanicError) {
+// settle records the outcome if none has been recorded yet, and reports
+// whether it did. Once the caller's context is done, the outcome is its
+// error whatever is reported, a panic excepted: a user function returning
+// because of the cancellation must not turn it into its own error, and a
+// reducer's value may be partial, but a panic is a bug that must not be
+// hidden behind the cancellation.
+func (o *outcome[V]) settle(v V, err error, p *PanicError) bool {
 	if !o.settled.CompareAndSwap(false, true) {
-		return
+		return false
 	}
-	if perr := o.parent.Err(); perr != nil {
+	if perr := o.parent.Err(); perr != nil && p == nil {
 		var zero V
 		v, err, p = zero, perr, nil
 	}
@@ -51,6 +53,7 @@ func (o *outcome[V]) settle(v V, err error, p *PanicError) {
 	o.cancel(cause)
 	o.stopped.Store(true)
 	close(o.stop)
+	return true
 }
 
 func (o *outcome[V]) fail(err error) {
@@ -61,16 +64,23 @@ func (o *outcome[V]) fail(err error) {
 // recovered settles the outcome for a user function that did not return
 // normally: r is what recover returned in the deferred call, nil meaning the
 // function called runtime.Goexit (a nil panic arrives as
-// *runtime.PanicNilError since Go 1.21).
-func (o *outcome[V]) recovered(r any) {
+// *runtime.PanicNilError since Go 1.21). It returns the panic when the
+// outcome was already decided, for the caller to re-raise on the panicking
+// goroutine: nobody else is left to re-raise it in, and a panic is never
+// dropped.
+func (o *outcome[V]) recovered(r any) *PanicError {
 	var zero V
 	if r == nil {
 		o.settle(zero, ErrGoexit, nil)
-		return
+		return nil
 	}
 	// debug.Stack runs on the panicking goroutine, whose stack still holds
 	// the frames that led to the panic.
-	o.settle(zero, nil, &PanicError{Value: r, Stack: debug.Stack()})
+	p := &PanicError{Value: r, Stack: debug.Stack()}
+	if o.settle(zero, nil, p) {
+		return nil
+	}
+	return p
 }
 
 // wait blocks until the outcome is settled or parent is done, whichever

@@ -13,6 +13,9 @@ const (
 	maxChunk = 64
 	// minRing is the initial queue capacity; it doubles up to the limit.
 	minRing = 16
+	// queueWorkers bounds the worker count the queue limit grows with, so
+	// that the queue of a call with a huge worker count stays bounded.
+	queueWorkers = 256
 )
 
 // Sink is where a generator sends the items to be mapped. The generator
@@ -22,7 +25,8 @@ const (
 // may fan out its own producers, as long as they have all finished sending
 // when the generator returns.
 //
-// Items wait in a bounded queue (at most 256 per worker) from which the mappers take them in
+// Items wait in a bounded queue (at most 256 per worker, and 65,536 in
+// all) from which the mappers take them in
 // small chunks: one lock per item on the generator's side and one lock per
 // chunk on the mappers' side, instead of a channel operation and a
 // goroutine wake-up per item.
@@ -56,7 +60,7 @@ type Sink[T any] struct {
 func (s *Sink[T]) init(ctx context.Context, workers int, stop <-chan struct{}, stopped *atomic.Bool) {
 	s.ctx = ctx
 	s.workers = workers
-	s.limit = workers * 4 * maxChunk
+	s.limit = min(workers, queueWorkers) * 4 * maxChunk
 	s.wake = make(chan struct{}, workers)
 	s.space = make(chan struct{}, 1)
 	s.drained = make(chan struct{})
@@ -110,18 +114,18 @@ func (s *Sink[T]) Send(item T) error {
 		s.releaseSpace()
 	}
 	switch {
-	case s.waiters > 0:
+	case s.waiters > 0 && !s.waking:
 		// Wake one parked worker at a time; the woken worker passes the
 		// token on if more items remain. This keeps a fast generator from
 		// paying a wake-up per item.
-		if !s.waking {
-			s.waking = true
-			s.waiters--
-			s.wake <- struct{}{}
-		}
-	case s.started < s.workers:
-		// Nobody is idle: start another worker, up to the limit. A call
-		// with few items starts few goroutines.
+		s.waking = true
+		s.waiters--
+		s.wake <- struct{}{}
+	case s.started < s.workers && (s.waiters == 0 || s.n > 1):
+		// Nobody is idle, or items pile up behind the worker being woken
+		// (a burst after a lull, when fewer workers are parked than the
+		// items can keep busy): start another worker, up to the limit. A
+		// call with few items starts few goroutines.
 		s.started++
 		s.active++
 		s.spawn()
