@@ -116,4 +116,24 @@
 // cache lines; it sums the in-flight counters only while the process is
 // overloaded or cooling off. Nothing allocates, shedding included, and the
 // drop path does no more work than the admit path.
+//
+// # Adaptive concurrency limit
+//
+// A [Limiter] guards a dependency rather than the process: it caps the
+// calls in flight to it and moves the cap with the dependency's latency (a
+// gradient limit of the TCP Vegas family, described on [Limiter]), so that
+// a flood of callers keeps the dependency busy at its capacity with a short
+// queue instead of drowning it in a queue that outlives the flood. It fits
+// a dependency you cannot change, such as an Elasticsearch cluster: in
+// front of a client, [Transport] (one limit per host) is an
+// [net/http.RoundTripper] for the client's configuration; in front of a
+// server's own handlers, [LimiterMiddleware] answers 503 with Retry-After.
+// Calls take a [Permit] with [Limiter.Acquire] or [Limiter.TryAcquire] and
+// report with [Permit.Done], or run under [Limiter.Do]. Priority classes
+// share one limit; rejections match [ErrLimited].
+//
+// Use the limit for a dependency that slows down when too much is sent to
+// it, and a breaker (levee's breaker module) for one that fails: with both,
+// put the limit outermost, shedding.Transport(breaker.Transport(base)), so
+// that its rejections are not counted as the dependency's failures.
 package shedding
