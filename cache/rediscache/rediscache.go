@@ -144,6 +144,10 @@ type Cache[V any] struct {
 
 	down    atomic.Bool // the last Redis command failed
 	probing atomic.Bool // a lookup is probing Redis during an outage
+	// lastProbe is when the last probe ended, in nanoseconds since origin
+	// on the monotonic clock.
+	lastProbe atomic.Int64
+	origin    time.Time
 	st      counters
 }
 
@@ -161,7 +165,7 @@ func New[V any](rdb redis.UniversalClient, opts ...Option) (*Cache[V], error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cache[V]{rdb: rdb, cfg: cfg, rand: cfg.rand, seed: maphash.MakeSeed()}
+	c := &Cache[V]{rdb: rdb, cfg: cfg, rand: cfg.rand, seed: maphash.MakeSeed(), origin: time.Now()}
 	if c.rand == nil {
 		c.rand = rand.Float64
 	}
@@ -454,21 +458,26 @@ const (
 var errOutage = fmt.Errorf("%w: down (one call at a time probes it)", ErrUnavailable)
 
 // maxProbe bounds the time a probe of a down Redis may take when the
-// caller's context has no deadline.
-const maxProbe = time.Second
+// caller's context has no deadline; probeInterval is the least time
+// between the end of a probe and the start of the next.
+const (
+	maxProbe      = time.Second
+	probeInterval = 50 * time.Millisecond
+)
 
 // lookup is read behind the outage gate. While Redis is up, it is read.
-// During an outage (the last command failed), one call at a time probes
-// Redis, with at most half its remaining time (at most maxProbe), so that
-// it keeps time for the policy; the others skip Redis and get errOutage at
-// once, instead of each waiting for a dead server up to its timeout. A
+// During an outage (the last command failed), one call at a time, and at
+// most one every probeInterval, probes Redis, with at most half its
+// remaining time (at most maxProbe), so that it keeps time for the policy;
+// the others skip Redis and get errOutage at once, instead of each waiting
+// for a dead server up to its timeout. A
 // failure is counted and returned wrapped in ErrUnavailable, unless ctx
 // ended.
 func (c *Cache[V]) lookup(ctx context.Context, key, rkey string, now int64) (v V, kind readKind, exp int64, err error) {
 	if !c.down.Load() {
 		v, kind, exp, err = c.read(ctx, key, rkey, now)
 	} else {
-		if !c.probing.CompareAndSwap(false, true) {
+		if int64(time.Since(c.origin))-c.lastProbe.Load() < int64(probeInterval) || !c.probing.CompareAndSwap(false, true) {
 			c.st.outageSkips.Add(1)
 			return v, readErr, 0, errOutage
 		}
@@ -479,6 +488,7 @@ func (c *Cache[V]) lookup(ctx context.Context, key, rkey string, now int64) (v V
 		pctx, cancel := context.WithTimeout(ctx, d)
 		v, kind, exp, err = c.read(pctx, key, rkey, now)
 		cancel()
+		c.lastProbe.Store(int64(time.Since(c.origin)))
 		c.probing.Store(false)
 	}
 	if kind == readErr {
