@@ -148,7 +148,7 @@ type Cache[V any] struct {
 	// on the monotonic clock.
 	lastProbe atomic.Int64
 	origin    time.Time
-	st      counters
+	st        counters
 }
 
 // New returns a cache that keeps values of type V in rdb (a single node,
