@@ -261,8 +261,8 @@ func TestTokenBucketWaitCanceledGivesBack(t *testing.T) {
 	go func() { time.Sleep(10 * time.Millisecond); cancel2() }()
 	assert.ErrorIs(t, b2.Wait(ctx2), context.Canceled)
 	r, _ := b2.AllowN(time.Now(), 0)
-	assert.Greater(t, r.ResetAfter, 900*time.Millisecond)
-	assert.LessOrEqual(t, r.ResetAfter, time.Second)
+	assert.Positive(t, r.ResetAfter)
+	assert.LessOrEqual(t, r.ResetAfter, time.Second, "one token owed, not two")
 }
 
 func TestTokenBucketReservation(t *testing.T) {
