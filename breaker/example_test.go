@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	"github.com/levee-go/levee/breaker"
@@ -158,4 +159,38 @@ func ExampleWithEventHook() {
 	// Output:
 	// es throttling=true at 00:00:13.500
 	// es throttling=false at 00:00:21.500
+}
+
+// A RoundTripper keeps one breaker per host: a host that answers 503 is
+// throttled after a few failures, and rejected requests never reach it.
+func ExampleNewTransport() {
+	var reached atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	rt, err := breaker.NewTransport(http.DefaultTransport,
+		breaker.WithMaxBreakers(100),                  // hosts kept, least recently used evicted
+		breaker.WithRand(func() float64 { return 0 })) // for an exact output only
+	if err != nil {
+		panic(err)
+	}
+	client := &http.Client{Transport: rt}
+	rejected := 0
+	for range 20 {
+		resp, err := client.Get(srv.URL)
+		if errors.Is(err, breaker.ErrServiceUnavailable) {
+			rejected++
+			continue
+		}
+		if err != nil {
+			panic(err)
+		}
+		_ = resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	fmt.Println("reached the host:", reached.Load(), "rejected locally:", rejected, "breakers:", rt.Group().Len())
+	// Output: reached the host: 6 rejected locally: 14 breakers: 1
 }
