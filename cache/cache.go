@@ -138,6 +138,9 @@ func New[K comparable, V any](capacity int, opts ...Option) (*Cache[K, V], error
 		}
 	}
 	if c.hash == nil {
+		if cfg.shards > 1 {
+			return nil, fmt.Errorf("cache: keys of type %s cannot be spread over shards (only integers, booleans, pointers, strings and padding-free structs and arrays of them can), so WithShards must be 1, got %d", typeName[K](), cfg.shards)
+		}
 		n = 1
 	}
 	if n > capacity {

@@ -198,7 +198,11 @@ func WithWeigher[K comparable, V any](weigh func(key K, value V) int64) Option {
 // cores write at once; each shard evicts on its own share of the capacity.
 // By default New picks the power of two at or above 16×GOMAXPROCS,
 // fewer for a small capacity (at least 128 per shard), so that cores
-// reading different keys seldom share a lock.
+// reading different keys seldom share a lock. Keys are spread over shards
+// by a hash of integers, booleans, pointers, strings, and structs and
+// arrays of integers, booleans and pointers without padding; a cache with
+// keys of any other type (floats, interfaces, structs holding strings...)
+// has a single shard, and New refuses more.
 func WithShards(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1 || n > MaxShards || n&(n-1) != 0 {
