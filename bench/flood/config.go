@@ -163,3 +163,8 @@ func (c Config) phaseAt(t time.Duration) (string, float64) {
 		return PhaseAfter, c.NormalFactor * float64(c.Capacity)
 	}
 }
+
+// SteadyFrom is the time into the flood after which the guards are
+// judged settled, for the steady-state p99: 5 s, or half the flood if it
+// is shorter than 10 s.
+func (c Config) SteadyFrom() time.Duration { return min(5*time.Second, c.Flood/2) }

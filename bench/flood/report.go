@@ -150,11 +150,14 @@ func Verdict(cfg Config, results []Result) []string {
 		return "MISSED"
 	}
 	if best != nil {
-		out = append(out, fmt.Sprintf("%s best levee variant (%s) keeps %s of capacity during the flood (goal ≥ 90%%)", mark(best.Flood.Goodput >= 0.9), best.Variant, pct(best.Flood.Goodput)))
-		out = append(out, fmt.Sprintf("%s its p99 of successful searches is %s (goal < %v, half the client timeout)", mark(best.P99 < cfg.Timeout/2), ms(best.P99), cfg.Timeout/2))
+		out = append(out, fmt.Sprintf("%s best levee variant (%s) keeps %.1f%% of capacity during the flood (goal ≥ 90%%)", mark(best.Flood.Goodput >= 0.9), best.Variant, 100*best.Flood.Goodput))
+		out = append(out, fmt.Sprintf("%s its p99 of successful searches is %s over the flood (goal < %v, half the client timeout); %s from %v into the flood on",
+			mark(best.P99 < cfg.Timeout/2), ms(best.P99), cfg.Timeout/2, ms(best.P99Steady), cfg.SteadyFrom()))
 		out = append(out, fmt.Sprintf("%s it recovers %s after the flood (goal ≤ 2 s)", mark(best.Recovered && best.Recovery <= 2*time.Second), best.RecoveryString(cfg.After)))
 	}
-	if u, ok := by["unprotected"]; ok {
+	if u, ok := by["unprotected"]; ok && cfg.Backend == Admission {
+		out = append(out, fmt.Sprintf("info   unprotected keeps %s of capacity during the flood behind the node's own admission control, recovery %s", pct(u.Flood.Goodput), u.RecoveryString(cfg.After)))
+	} else if ok {
 		collapsed := u.Flood.Goodput < 0.5
 		out = append(out, fmt.Sprintf("%s unprotected collapses: %s of capacity during the flood, %s after, recovery %s", mark(collapsed), pct(u.Flood.Goodput), pct(u.After.Goodput), u.RecoveryString(cfg.After)))
 	}

@@ -74,6 +74,7 @@ type Result struct {
 	Flood     PhaseResult
 	After     PhaseResult
 	P50, P99  time.Duration // successful searches that arrived during the flood
+	P99Steady time.Duration // successful searches that arrived from SteadyFrom into the flood on
 	Calls     int
 	OK        int
 	Rejected  int
@@ -334,7 +335,8 @@ func summarize(cfg Config, v Variant, calls []call, wastedAt []int64, maxQueue [
 	floodEnd := cfg.Before + cfg.Flood
 	var okIn [3]int
 	var offIn [3]int
-	var floodLat []time.Duration
+	var floodLat, steadyLat []time.Duration
+	steady := cfg.Before + cfg.SteadyFrom()
 	phaseIdx := func(t time.Duration) int {
 		switch {
 		case t < cfg.Before:
@@ -373,6 +375,9 @@ func summarize(cfg Config, v Variant, calls []call, wastedAt []int64, maxQueue [
 			}
 			if c.arrive >= cfg.Before && c.arrive < floodEnd {
 				floodLat = append(floodLat, c.latency)
+				if c.arrive >= steady {
+					steadyLat = append(steadyLat, c.latency)
+				}
 			}
 		case outRejected:
 			res.Rejected++
@@ -397,6 +402,10 @@ func summarize(cfg Config, v Variant, calls []call, wastedAt []int64, maxQueue [
 		slices.Sort(floodLat)
 		res.P50 = floodLat[len(floodLat)*50/100]
 		res.P99 = floodLat[min(len(floodLat)-1, len(floodLat)*99/100)]
+	}
+	if len(steadyLat) > 0 {
+		slices.Sort(steadyLat)
+		res.P99Steady = steadyLat[min(len(steadyLat)-1, len(steadyLat)*99/100)]
 	}
 	res.Recovered, res.Recovery = recovery(binOff, binOK, bin)
 	res.Series = series
