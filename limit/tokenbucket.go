@@ -158,9 +158,21 @@ func (b *TokenBucket) set(make func(*tokenParams) (*tokenParams, error)) error {
 }
 
 // Allow reports whether one token is available now, and takes it if so.
+// It computes nothing beyond the decision: no division, and on a rejection
+// no write.
 func (b *TokenBucket) Allow() bool {
-	r, _ := allowToken(&b.tat, b.s.params.Load(), b.s.tb.now(), 1)
-	return r.Allowed
+	p := b.s.params.Load()
+	now := b.s.tb.now()
+	for {
+		old := b.tat.Load()
+		next := max(old, now) + p.interval
+		if next-now > p.tau {
+			return false
+		}
+		if b.tat.CompareAndSwap(old, next) {
+			return true
+		}
+	}
 }
 
 // AllowN takes n tokens at time now if the bucket holds them and reports
