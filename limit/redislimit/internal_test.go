@@ -1,7 +1,9 @@
 package redislimit
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -50,4 +52,55 @@ func TestScriptsHaveDistinctSHAs(t *testing.T) {
 	assert.Len(t, tokenLua.sha, 40)
 	assert.NotEqual(t, tokenLua.sha, fixedLua.sha)
 	assert.NotEqual(t, fixedLua.sha, slidingLua.sha)
+}
+
+func TestSharedDeadlines(t *testing.T) {
+	l := &Limiter{}
+	now := time.Now()
+	bg := context.Background()
+
+	ctx, cancel := l.withTimeout(bg, 30*time.Millisecond)
+	defer cancel()
+	dl, ok := ctx.Deadline()
+	assert.True(t, ok)
+	assert.GreaterOrEqual(t, dl.Sub(now), 30*time.Millisecond)
+	assert.LessOrEqual(t, dl.Sub(now), 40*time.Millisecond)
+	assert.NoError(t, ctx.Err())
+	// Calls in the same millisecond share one deadline: a hundred calls in
+	// a row make a handful.
+	chans := map[<-chan struct{}]bool{}
+	for i := 0; i < 100; i++ {
+		c, _ := l.withTimeout(bg, 30*time.Millisecond)
+		chans[c.Done()] = true
+	}
+	assert.LessOrEqual(t, len(chans), 10)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+		t.Fatal("shared deadline never passed")
+	}
+	assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+	// A passed deadline is not handed out again.
+	ctx3, _ := l.withTimeout(bg, 30*time.Millisecond)
+	assert.NoError(t, ctx3.Err())
+	assert.NotEqual(t, ctx.Done(), ctx3.Done())
+
+	// Values come from the parent.
+	type k struct{}
+	ctx4, _ := l.withTimeout(context.WithValue(bg, k{}, 42), time.Second)
+	assert.Equal(t, 42, ctx4.Value(k{}))
+
+	// A cancellable parent keeps its cancellation.
+	parent, stop := context.WithCancel(bg)
+	ctx5, cancel5 := l.withTimeout(parent, time.Hour)
+	defer cancel5()
+	stop()
+	<-ctx5.Done()
+	assert.ErrorIs(t, ctx5.Err(), context.Canceled)
+
+	// An earlier deadline of the caller's is kept as is.
+	early, cancel6 := context.WithTimeout(bg, time.Millisecond)
+	defer cancel6()
+	ctx6, _ := l.withTimeout(early, time.Hour)
+	assert.Equal(t, early, ctx6)
 }

@@ -101,8 +101,10 @@ type Limiter struct {
 	local    allower // FallbackLocal's limiter, nil otherwise
 	leases   *leases // nil without WithLease
 
-	mode     atomic.Int32
-	probeKey atomic.Pointer[string] // a key whose call failed: the probe asks Redis about it
+	mode      atomic.Int32
+	deadlines deadlines
+	sha       any                    // the script's SHA1, boxed once
+	probeKey  atomic.Pointer[string] // a key whose call failed: the probe asks Redis about it
 
 	allowed, denied, errs, trips, fallback, localHits, toFallback, toRedis atomic.Int64
 
@@ -219,6 +221,7 @@ func newLimiter(rdb redis.UniversalClient, k kind, lua script, capacity int, per
 		rdb: rdb, lua: lua, kind: k, capacity: capacity, limit: capacity,
 		argv: [2]any{a1, a2}, window: per, cfg: c, stop: make(chan struct{}),
 	}
+	l.sha = lua.sha
 	return l, nil
 }
 
@@ -355,25 +358,20 @@ func (l *Limiter) key(key string) string {
 }
 
 // eval runs the limiter's script: EVALSHA, and on NOSCRIPT (a restarted or
-// flushed server, a new Cluster node) EVAL, which loads it again.
+// flushed server, a new Cluster node) EVAL, which loads it again. It builds
+// the command itself from arguments boxed once per limiter, rather than
+// through EvalSha, which boxes them on every call.
 func (l *Limiter) eval(ctx context.Context, key string, n, want int) (reply, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
+	ctx, cancel := l.withTimeout(ctx, l.cfg.timeout)
 	defer cancel()
-	keys := []string{l.key(key)}
+	k := l.key(key)
 	l.trips.Add(1)
-	var cmd *redis.Cmd
-	if l.kind == kindToken {
-		cmd = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n, want)
-	} else {
-		cmd = l.rdb.EvalSha(ctx, l.lua.sha, keys, l.argv[0], l.argv[1], n)
-	}
+	cmd := l.command(ctx, "evalsha", l.sha, k, n, want)
+	_ = l.rdb.Process(ctx, cmd)
 	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		l.trips.Add(1)
-		if l.kind == kindToken {
-			cmd = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n, want)
-		} else {
-			cmd = l.rdb.Eval(ctx, l.lua.src, keys, l.argv[0], l.argv[1], n)
-		}
+		cmd = l.command(ctx, "eval", l.lua.src, k, n, want)
+		_ = l.rdb.Process(ctx, cmd)
 	}
 	if err := cmd.Err(); err != nil {
 		return reply{}, err
@@ -387,6 +385,14 @@ func (l *Limiter) eval(ctx context.Context, key string, n, want int) (reply, err
 		return reply{}, ErrBadReply
 	}
 	return r, nil
+}
+
+// command is EVALSHA sha 1 key argv... (or EVAL src ...).
+func (l *Limiter) command(ctx context.Context, name string, script any, key string, n, want int) *redis.Cmd {
+	if l.kind == kindToken {
+		return redis.NewCmd(ctx, name, script, 1, key, l.argv[0], l.argv[1], n, want)
+	}
+	return redis.NewCmd(ctx, name, script, 1, key, l.argv[0], l.argv[1], n)
 }
 
 // outage reports whether err means Redis cannot decide now (unreachable,
