@@ -56,8 +56,9 @@ type entry struct {
 // lastUse returns when b was last used, in ns since the group's origin.
 func (e *entry) lastUse(b *Breaker) int64 { return e.base + b.used.Load() }
 
-// candidate is a breaker that was among the least recently used half of
-// the group when the candidates were taken, with its last use then.
+// candidate is a breaker that was among the least recently used three
+// quarters of the group when the candidates were taken, with its last use
+// then.
 type candidate struct {
 	name string
 	e    *entry
@@ -158,13 +159,13 @@ func (g *Group) sweep(now int64) {
 // evict drops the least recently used breaker. Called under mu, with the
 // group not empty.
 //
-// The candidates are the least recently used half of the group, sorted by
-// last use when they were taken. A candidate used since then is skipped.
+// The candidates are the least recently used three quarters of the group,
+// sorted by last use when they were taken. A candidate used since then is skipped.
 // One that was not is the least recently used breaker of the group: every
 // breaker that was not a candidate was used at least as recently when the
 // candidates were taken, and a breaker created since then later still.
-// Taking the candidates costs O(n log n) for n/2 evictions, so an eviction
-// costs O(log n) amortised.
+// Taking the candidates costs O(n log n) for up to 3n/4 evictions, so an
+// eviction costs O(log n) amortised.
 func (g *Group) evict() {
 	for {
 		if g.next == len(g.cands) {
@@ -196,7 +197,7 @@ func (g *Group) takeCandidates() {
 		}
 		return 0
 	})
-	keep := max(len(cands)/2, 1)
+	keep := max(len(cands)*3/4, 1)
 	clear(cands[keep:])
 	g.cands, g.next = cands[:keep], 0
 }

@@ -337,3 +337,22 @@ func churn(b *testing.B, names []string, op func(name string)) {
 		}
 	})
 }
+
+// BenchmarkBreakerNew: making one breaker, the part of a new name in
+// BenchmarkBreakerGroupChurn that is the breaker itself.
+func BenchmarkBreakerNew(b *testing.B) {
+	b.Run("levee", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := breaker.New(breaker.WithWindow(window), breaker.WithBuckets(buckets)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("gozero", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_ = zero.NewBreaker()
+		}
+	})
+}
