@@ -212,8 +212,9 @@ type progressBar struct {
 	pr    *progress
 	name  string
 	bar   *mpb.Bar
-	mu    sync.Mutex // guards state, lastLine
+	mu    sync.Mutex // guards state, phase, last
 	state string
+	phase string
 	last  time.Time
 }
 
@@ -278,9 +279,10 @@ func (b *progressBar) update(p Progress) {
 	state := fmt.Sprintf("%-6s %5.1fs  goodput %3.0f%% of capacity  queue %d", p.Phase, p.Elapsed.Seconds(), 100*p.Goodput, p.Queue)
 	b.mu.Lock()
 	b.state = state
-	plain := b.bar == nil && time.Since(b.last) >= 2*time.Second
+	// Without a terminal, one line per phase and one every 5 s.
+	plain := b.bar == nil && (p.Phase != b.phase || time.Since(b.last) >= 5*time.Second)
 	if plain {
-		b.last = time.Now()
+		b.last, b.phase = time.Now(), p.Phase
 	}
 	b.mu.Unlock()
 	if b.bar != nil {
