@@ -3,6 +3,7 @@ package cache
 import (
 	"testing"
 
+	"github.com/zeromicro/go-zero/core/logx"
 	"go.uber.org/goleak"
 )
 
@@ -10,6 +11,9 @@ import (
 // and stats logger, its import-time signal handler and CPU sampler,
 // golang-lru's expirable janitor); they are the peers', not levee's.
 func TestMain(m *testing.M) {
+	// go-zero's cache logs its statistics every minute, into the middle of
+	// benchmark result lines.
+	logx.Disable()
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
 		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
