@@ -229,7 +229,7 @@ func TestMiddlewareRandomHeaders(t *testing.T) {
 		peers[i] = fmt.Sprintf("198.51.100.%d:%d", i+1, 1000+i)
 	}
 	peers[19] = "[2001:db8:aa::1]:443"
-	for seed := uint64(1); seed <= 2; seed++ {
+	for seed := uint64(1); seed <= 1; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		for _, trusted := range [][]string{nil, {"10.0.0.0/8", "::1/128"}} {
 			for _, header := range []string{"X-Forwarded-For", "Forwarded"} {
