@@ -37,7 +37,17 @@ func (r Result) RecoveryString(after time.Duration) string {
 	return fmt.Sprintf("%.1f s", r.Recovery.Seconds())
 }
 
-var tableHeader = []string{"variant", "position", "goodput before", "during flood", "after", "p50", "p99", "rejected", "shed", "timed out", "wasted work", "recovery"}
+var tableHeader = []string{"variant", "position", "goodput before", "goodput flood", "goodput after", "p50 flood", "p99 flood", "rejected", "shed", "timed out", "wasted work", "recovery"}
+
+// Legend explains the columns of the table.
+func Legend(cfg Config) string {
+	return fmt.Sprintf("goodput: searches answered within the %v timeout per second, as a share of capacity (offered: %s, %s, %s);\n"+
+		"p50/p99: latency of the successful searches that arrived during the flood; rejected (by a guard in the client),\n"+
+		"shed (503 or 429 from the node) and timed out: shares of all searches; wasted work: share of the node's work\n"+
+		"spent on searches whose caller had left; recovery: from the end of the flood until every later half second\n"+
+		"has at least 90%% of its searches answered in time.\n",
+		cfg.Timeout, pct(cfg.NormalFactor), pct(cfg.FloodFactor), pct(cfg.NormalFactor))
+}
 
 func tableRow(cfg Config, r Result) []string {
 	return []string{

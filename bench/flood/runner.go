@@ -117,6 +117,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Result, O
 	fmt.Fprintln(stdout)
 	WriteTable(stdout, cfg, results)
 	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, Legend(cfg))
+	fmt.Fprintln(stdout)
 	for _, line := range Verdict(cfg, results) {
 		fmt.Fprintln(stdout, line)
 	}
@@ -134,7 +136,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Result, O
 	var md bytes.Buffer
 	fmt.Fprintf(&md, "```\n%s```\n\n", Setup(cfg))
 	WriteMarkdown(&md, cfg, results)
-	md.WriteString("\n")
+	md.WriteString("\n" + strings.ReplaceAll(Legend(cfg), "\n", " ") + "\n\n")
 	for _, line := range Verdict(cfg, results) {
 		md.WriteString("- " + strings.TrimSpace(line) + "\n")
 	}
