@@ -105,7 +105,7 @@ type LimiterStats struct {
 // the tests). A limit pushed down to the minimum measures the baseline the
 // same way at once. A cold limiter takes its first window as the baseline
 // if it was clean (at most half the limit in use) and otherwise probes at
-// the minimum.
+// the minimum, over 20 calls.
 //
 // # Outcomes
 //
@@ -130,6 +130,7 @@ type Limiter struct {
 	winEnd   atomic.Int64                // offset at which the window may close, ns
 	winStart atomic.Int64                // offset at which the window started, ns
 	shown    atomic.Int64                // the limit, rounded, for Limit and Stats
+	probeN   atomic.Int64                // samples the probe in progress needs
 
 	epoch     time.Time
 	clock     Clock // nil: the monotonic clock
@@ -181,10 +182,12 @@ const (
 )
 
 // minSamples is the fewest samples a window closes with, probeSamples the
-// fewest a probe's window closes with.
+// fewest a probe's window closes with; a cold limiter's probe, which runs
+// at the minimum limit, makes do with coldSamples.
 const (
 	minSamples   = 10
 	probeSamples = 60
+	coldSamples  = 20
 )
 
 // shares are the fractions of the limit each class may fill.
@@ -418,7 +421,7 @@ func (l *Limiter) finish(t Permit, kind int) {
 		l.drops.Add(1)
 	}
 	l.sum.Add(now - t.start)
-	if n := l.n.Add(1); n >= minSamples && now >= l.winEnd.Load() && (n >= probeSamples || l.probing.Load() == probeOff) && l.mu.TryLock() {
+	if n := l.n.Add(1); n >= minSamples && now >= l.winEnd.Load() && (n >= l.probeN.Load() || l.probing.Load() == probeOff) && l.mu.TryLock() {
 		e, ok := l.closeWindow(now)
 		l.mu.Unlock()
 		l.trim()
@@ -528,8 +531,10 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 		// the minimum; later probes at a quarter of the limit, below the
 		// dependency's own concurrency unless the limit is four times too
 		// high, which the latency would have shown.
+		l.probeN.Store(coldSamples)
 		if l.baseline > 0 {
 			probeAt = max(probeAt, math.Round(limit/4))
+			l.probeN.Store(probeSamples)
 		}
 		l.saved = limit
 		l.probing.Store(probeDrain)
