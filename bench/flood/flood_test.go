@@ -161,6 +161,9 @@ func TestBackendSpeaksElasticsearch(t *testing.T) {
 // variants run side by side, each on its own backend in its own process
 // (a copy of the test binary), as the command runs them.
 func TestShortFlood(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timing figures mean nothing under the race detector, which slows the children's HTTP stacks several times; run without -race")
+	}
 	cfg := DefaultConfig()
 	cfg.CPUWork = 200 * time.Microsecond
 	cfg.Before, cfg.Flood, cfg.After = time.Second, 6*time.Second, 2*time.Second
