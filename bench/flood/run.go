@@ -140,7 +140,6 @@ func runLoad(ctx context.Context, cfg Config, v Variant, srv *Server, closeGuard
 	defer srv.Close()
 
 	base := &http.Transport{
-		Proxy:               nil,
 		MaxIdleConns:        4096,
 		MaxIdleConnsPerHost: 4096,
 		IdleConnTimeout:     30 * time.Second,
