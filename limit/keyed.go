@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,13 +82,19 @@ type KeyedStats struct {
 // while requests wait. Times are 64-bit nanoseconds of the monotonic clock:
 // nothing wraps around.
 //
+// A key is known by a 64-bit hash of it, seeded at random for each Keyed:
+// the table holds no copy of the key, and a lookup compares no bytes. Two
+// keys share a limiter only if their hashes collide, which for n keys
+// happens with a probability of about n²/2⁶⁵ (3×10⁻¹⁰ for 100,000 keys)
+// and cannot be aimed at, since the seed is never revealed.
+//
 // Keys are spread over shards, each with its own read-write lock; a request
 // for a known key takes its shard's read lock and then works on the key's
 // own state (one atomic word for a token bucket), so a hot key never holds
 // a lock another key needs for longer than a map lookup. Memory per key,
-// measured on amd64 with keys of 15 bytes and the map included: about 60
-// bytes with a token bucket, 100 with a fixed window, 165 with a sliding
-// window of 10 slots (TestKeyedMemoryPerKey).
+// measured on amd64 with the table included (TestKeyedMemoryPerKey): 33
+// bytes with a token bucket, 73 with a fixed window, 137 with a sliding
+// window of 10 slots under Go 1.26; 39, 81 and 145 under Go 1.22.
 //
 // A Keyed is safe for concurrent use by multiple goroutines and starts no
 // goroutine. It implements [KeyedLimiter].
@@ -182,7 +187,7 @@ const (
 
 type shard[S any] struct {
 	mu sync.RWMutex
-	m  map[string]*S // guarded by mu
+	m  map[uint64]*S // guarded by mu; keyed by the hash of the key
 	_  [40]byte      // keep neighbouring shards' locks off this cache line
 }
 
@@ -208,7 +213,7 @@ func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
 	}
 	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys), idle: int64(cfg.idle)}
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]*S)
+		s.shards[i].m = make(map[uint64]*S)
 	}
 	return s
 }
@@ -222,13 +227,14 @@ func (s *store[S]) allowN(key string, n int, now int64, haveNow bool) (Result, e
 	if !haveNow {
 		now = s.a.now()
 	}
-	sh := &s.shards[maphash.String(s.seed, key)&s.mask]
+	h := maphash.String(s.seed, key)
+	sh := &s.shards[h>>56&s.mask]
 	for {
 		sh.mu.RLock()
-		st := sh.m[key]
+		st := sh.m[h]
 		sh.mu.RUnlock()
 		if st == nil {
-			st = s.insert(sh, key, now)
+			st = s.insert(sh, h, now)
 		}
 		if r, ok := s.a.allow(st, now, n); ok {
 			return r, nil
@@ -238,11 +244,12 @@ func (s *store[S]) allowN(key string, n int, now int64, haveNow bool) (Result, e
 	}
 }
 
-// insert returns key's state, adding it if it is missing.
-func (s *store[S]) insert(sh *shard[S], key string, now int64) *S {
+// insert returns the state of the key of hash h, adding it if it is
+// missing.
+func (s *store[S]) insert(sh *shard[S], h uint64, now int64) *S {
 	for {
 		sh.mu.Lock()
-		if st := sh.m[key]; st != nil {
+		if st := sh.m[h]; st != nil {
 			sh.mu.Unlock()
 			return st
 		}
@@ -250,7 +257,7 @@ func (s *store[S]) insert(sh *shard[S], key string, now int64) *S {
 		if s.reserve() {
 			st := new(S)
 			s.a.init(st)
-			sh.m[strings.Clone(key)] = st
+			sh.m[h] = st
 			sh.mu.Unlock()
 			return st
 		}
@@ -298,7 +305,7 @@ func (s *store[S]) sweep(sh *shard[S], now int64, limit int) int {
 // displace pushes out the key of sh furthest from its limit among a few
 // sampled. Under sh.mu.
 func (s *store[S]) displace(sh *shard[S], now int64) bool {
-	var victim string
+	var victim uint64
 	var vst *S
 	best := int64(0)
 	seen := 0
