@@ -2,6 +2,7 @@ package rediscache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	goredis "github.com/go-redis/cache/v9"
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 	"github.com/zeromicro/go-zero/core/logx"
 	zcache "github.com/zeromicro/go-zero/core/stores/cache"
 	zredis "github.com/zeromicro/go-zero/core/stores/redis"
@@ -102,8 +104,26 @@ func (l levee) take(ctx context.Context, key string) (record, error) {
 	return l.c.Take(ctx, key, loadRow)
 }
 
-func newLevee(b *testing.B, local bool) taker {
+// msgpackCodec is levee's codec for msgpack, the encoding go-redis/cache
+// uses by default.
+type msgpackCodec struct{}
+
+func (msgpackCodec) Append(dst []byte, v record) ([]byte, error) {
+	b, err := msgpack.Marshal(v)
+	return append(dst, b...), err
+}
+
+func (msgpackCodec) Decode(data []byte) (record, error) {
+	var v record
+	err := msgpack.Unmarshal(data, &v)
+	return v, err
+}
+
+func newLevee(b *testing.B, local, mp bool) taker {
 	opts := []rediscache.Option{rediscache.WithPrefix("bench:levee:"), rediscache.WithTTL(ttl)}
+	if mp {
+		opts = append(opts, rediscache.WithPrefix("bench:levee-msgpack:"), rediscache.WithCodec[record](msgpackCodec{}))
+	}
 	if local {
 		opts = append(opts, rediscache.WithLocal(2*hotKeys, ttl))
 	}
@@ -115,23 +135,33 @@ func newLevee(b *testing.B, local bool) taker {
 	return levee{c}
 }
 
-type goRedisCache struct{ c *goredis.Cache }
+type goRedisCache struct {
+	c      *goredis.Cache
+	prefix string
+}
 
 func (g goRedisCache) take(ctx context.Context, key string) (record, error) {
 	var v record
 	err := g.c.Once(&goredis.Item{
-		Ctx: ctx, Key: "bench:goredis:" + key, Value: &v, TTL: ttl,
+		Ctx: ctx, Key: g.prefix + key, Value: &v, TTL: ttl,
 		Do: func(*goredis.Item) (any, error) { return rowOf(key), nil },
 	})
 	return v, err
 }
 
-func newGoRedisCache(b *testing.B, local bool) taker {
+func newGoRedisCache(b *testing.B, local, mp bool) taker {
 	opt := &goredis.Options{Redis: newClient(b)}
+	if !mp {
+		opt.Marshal, opt.Unmarshal = json.Marshal, json.Unmarshal
+	}
 	if local {
 		opt.LocalCache = goredis.NewTinyLFU(2*hotKeys, ttl)
 	}
-	return goRedisCache{goredis.New(opt)}
+	prefix := "bench:goredis-json:"
+	if mp {
+		prefix = "bench:goredis-msgpack:"
+	}
+	return goRedisCache{goredis.New(opt), prefix}
 }
 
 type goZero struct{ c zcache.Cache }
@@ -190,39 +220,58 @@ func warm(b *testing.B, t taker) {
 	}
 }
 
+type impl struct {
+	name string
+	make func(b *testing.B) taker
+}
+
+// BenchmarkRedisCacheTake compares the implementations with the same codec
+// in each case (json, msgpack), so the rows measure the caches rather than
+// the encodings; go-zero has JSON only. local-hit uses each one's default.
 func BenchmarkRedisCacheTake(b *testing.B) {
-	impls := []struct {
-		name string
-		make func(b *testing.B) taker
+	codecs := []struct {
+		name  string
+		impls []impl
 	}{
-		{"levee", func(b *testing.B) taker { return newLevee(b, false) }},
-		{"goredis", func(b *testing.B) taker { return newGoRedisCache(b, false) }},
-		{"gozero", newGoZero},
+		{"json", []impl{
+			{"levee", func(b *testing.B) taker { return newLevee(b, false, false) }},
+			{"goredis", func(b *testing.B) taker { return newGoRedisCache(b, false, false) }},
+			{"gozero", newGoZero},
+		}},
+		{"msgpack", []impl{
+			{"levee", func(b *testing.B) taker { return newLevee(b, false, true) }},
+			{"goredis", func(b *testing.B) taker { return newGoRedisCache(b, false, true) }},
+		}},
 	}
 	b.Run("hit", func(b *testing.B) {
-		for _, impl := range impls {
-			b.Run(impl.name, func(b *testing.B) {
-				t := impl.make(b)
-				warm(b, t)
-				run(b, t, func(i int) string { return hot[i%hotKeys] })
+		for _, codec := range codecs {
+			b.Run(codec.name, func(b *testing.B) {
+				for _, impl := range codec.impls {
+					b.Run(impl.name, func(b *testing.B) {
+						t := impl.make(b)
+						warm(b, t)
+						run(b, t, func(i int) string { return hot[i%hotKeys] })
+					})
+				}
 			})
 		}
 	})
 	b.Run("miss", func(b *testing.B) {
-		for _, impl := range impls {
-			b.Run(impl.name, func(b *testing.B) {
-				t := impl.make(b)
-				run(b, t, func(int) string { return nextCold(b) })
+		for _, codec := range codecs {
+			b.Run(codec.name, func(b *testing.B) {
+				for _, impl := range codec.impls {
+					b.Run(impl.name, func(b *testing.B) {
+						t := impl.make(b)
+						run(b, t, func(int) string { return nextCold(b) })
+					})
+				}
 			})
 		}
 	})
 	b.Run("local-hit", func(b *testing.B) {
-		for _, impl := range []struct {
-			name string
-			make func(b *testing.B) taker
-		}{
-			{"levee", func(b *testing.B) taker { return newLevee(b, true) }},
-			{"goredis", func(b *testing.B) taker { return newGoRedisCache(b, true) }},
+		for _, impl := range []impl{
+			{"levee", func(b *testing.B) taker { return newLevee(b, true, false) }},
+			{"goredis", func(b *testing.B) taker { return newGoRedisCache(b, true, true) }},
 		} {
 			b.Run(impl.name, func(b *testing.B) {
 				t := impl.make(b)

@@ -84,7 +84,7 @@ func TestPenetration(t *testing.T) {
 		maxLoads int64
 	}{
 		{"no lease", nil, 4},
-		{"lease", []rediscache.Option{rediscache.WithLease(2*time.Second, 2*time.Second)}, 1},
+		{"lease", []rediscache.Option{rediscache.WithLease(5*time.Second, 5*time.Second)}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]rediscache.Option{rediscache.WithPrefix(prefix(t)), rediscache.WithNotFoundTTL(30 * time.Second)}, tc.opts...)
@@ -134,7 +134,7 @@ func TestBreakdown(t *testing.T) {
 		maxLoads int64
 	}{
 		{"no lease", nil, 4},
-		{"lease", []rediscache.Option{rediscache.WithLease(2*time.Second, 2*time.Second)}, 1},
+		{"lease", []rediscache.Option{rediscache.WithLease(5*time.Second, 5*time.Second)}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]rediscache.Option{rediscache.WithPrefix(prefix(t)), rediscache.WithTTL(time.Minute)}, tc.opts...)

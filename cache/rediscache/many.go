@@ -43,7 +43,7 @@ func (c *Cache[V]) TakeMany(ctx context.Context, keys []string, load func(ctx co
 		seen[k] = struct{}{}
 		if c.local != nil {
 			if e, ok := c.local.get(k); ok {
-				c.st.localHits.Add(1)
+				c.st.hits[hitStripe()].local.Add(1)
 				if e.notFound {
 					c.st.notFoundHits.Add(1)
 				} else {
@@ -60,20 +60,40 @@ func (c *Cache[V]) TakeMany(ctx context.Context, keys []string, load func(ctx co
 
 	now := c.cfg.clock.Now().UnixMilli()
 	cmds := make([]*redis.StringCmd, len(ask))
-	_, perr := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range ask {
-			cmds[i] = p.Get(ctx, c.cfg.prefix+k)
+	pctx := ctx
+	var perr error
+	probe := c.down.Load()
+	if probe {
+		var ok bool
+		if pctx, ok = c.startProbe(ctx); !ok {
+			perr = errOutage
 		}
-		return nil
-	})
+	}
+	if perr == nil {
+		_, perr = c.rdb.Pipelined(pctx, func(p redis.Pipeliner) error {
+			for i, k := range ask {
+				cmds[i] = p.Get(pctx, c.cfg.prefix+k)
+			}
+			return nil
+		})
+		if probe {
+			c.endProbe(pctx)
+		}
+	}
 	down := false
 	if perr != nil && !errors.Is(perr, redis.Nil) {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if cerr := ctx.Err(); cerr != nil {
+			if cerr == context.DeadlineExceeded {
+				c.redisFailed(ask[0], perr)
+			}
+			return nil, cerr
 		}
-		c.redisFailed(ask[0], perr)
+		if perr != errOutage {
+			c.redisFailed(ask[0], perr)
+			perr = unavailable(perr)
+		}
 		if c.cfg.policy == FailFast {
-			return nil, unavailable(perr)
+			return nil, perr
 		}
 		down = true
 	} else {
@@ -94,7 +114,7 @@ func (c *Cache[V]) TakeMany(ctx context.Context, keys []string, load func(ctx co
 		v, kind, exp, derr := c.decode(s, now)
 		switch kind {
 		case readFresh:
-			c.st.hits.Add(1)
+			c.st.hits[hitStripe()].redis.Add(1)
 			out[k] = v
 			c.keepLocal(k, v, false, exp-now, epoch)
 			continue

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/levee-go/levee/syncx"
 	"github.com/redis/go-redis/v9"
@@ -87,8 +89,27 @@ type Stats struct {
 	RedisDown     bool  // the last Redis command failed
 }
 
+// hitStripes spreads the hit counters, which every hit writes, over cache
+// lines of their own, so that parallel hits on several cores do not pull
+// one line back and forth.
+const hitStripes = 8
+
+type hitCounters struct {
+	local, redis atomic.Int64
+	_            [128 - 16]byte
+}
+
+// hitStripe picks the stripe of the calling goroutine from the address of
+// its stack: goroutines on different stacks mostly land apart.
+func hitStripe() int {
+	var anchor byte
+	return int(uint64(uintptr(unsafe.Pointer(&anchor))>>12) * 0x9E3779B97F4A7C15 >> 61)
+}
+
 type counters struct {
-	localHits, hits, notFoundHits, misses   atomic.Int64
+	hits [hitStripes]hitCounters
+
+	notFoundHits, misses                    atomic.Int64
 	loads, loadErrors, shared, corrupt      atomic.Int64
 	redisErrors, leasesWon, leaseWaits      atomic.Int64
 	leaseTimeouts, staleServed, outageSkips atomic.Int64
@@ -173,8 +194,7 @@ func New[V any](rdb redis.UniversalClient, opts ...Option) (*Cache[V], error) {
 	if cfg.codecSet {
 		codec, ok := cfg.codec.(Codec[V])
 		if !ok {
-			var zero V
-			return nil, fmt.Errorf("rediscache: codec %T does not encode the cache's value type %T", cfg.codec, any(&zero))
+			return nil, fmt.Errorf("rediscache: codec %T does not encode the cache's value type %v", cfg.codec, reflect.TypeOf((*V)(nil)).Elem())
 		}
 		c.codec = codec
 	}
@@ -198,9 +218,14 @@ func (c *Cache[V]) Close() error {
 
 // Stats returns a snapshot of the cache's counters.
 func (c *Cache[V]) Stats() Stats {
+	var local, hits int64
+	for i := range c.st.hits {
+		local += c.st.hits[i].local.Load()
+		hits += c.st.hits[i].redis.Load()
+	}
 	return Stats{
-		LocalHits:     c.st.localHits.Load(),
-		Hits:          c.st.hits.Load(),
+		LocalHits:     local,
+		Hits:          hits,
 		NotFoundHits:  c.st.notFoundHits.Load(),
 		Misses:        c.st.misses.Load(),
 		Loads:         c.st.loads.Load(),
@@ -240,7 +265,7 @@ func (c *Cache[V]) Take(ctx context.Context, key string, load Loader[V]) (V, err
 	}
 	if c.local != nil {
 		if e, ok := c.local.get(key); ok {
-			c.st.localHits.Add(1)
+			c.st.hits[hitStripe()].local.Add(1)
 			if e.notFound {
 				c.st.notFoundHits.Add(1)
 				return zero, ErrNotFound
@@ -261,7 +286,7 @@ func (c *Cache[V]) Take(ctx context.Context, key string, load Loader[V]) (V, err
 	hasStale, down := false, false
 	switch kind {
 	case readFresh:
-		c.st.hits.Add(1)
+		c.st.hits[hitStripe()].redis.Add(1)
 		c.keepLocal(key, v, false, exp-now, epoch)
 		return v, nil
 	case readNotFound:
@@ -312,7 +337,7 @@ func (c *Cache[V]) Get(ctx context.Context, key string) (V, error) {
 	var zero V
 	if c.local != nil {
 		if e, ok := c.local.get(key); ok {
-			c.st.localHits.Add(1)
+			c.st.hits[hitStripe()].local.Add(1)
 			if e.notFound {
 				c.st.notFoundHits.Add(1)
 				return zero, ErrNotFound
@@ -328,7 +353,7 @@ func (c *Cache[V]) Get(ctx context.Context, key string) (V, error) {
 	v, kind, exp, err := c.lookup(ctx, key, c.cfg.prefix+key, now)
 	switch kind {
 	case readFresh:
-		c.st.hits.Add(1)
+		c.st.hits[hitStripe()].redis.Add(1)
 		c.keepLocal(key, v, false, exp-now, epoch)
 		return v, nil
 	case readNotFound:
@@ -370,8 +395,12 @@ func (c *Cache[V]) SetWithTTL(ctx context.Context, key string, v V, ttl time.Dur
 		if c.local != nil {
 			c.local.drop(key)
 		}
+		if errors.Is(err, errEncode) {
+			return err
+		}
 		return c.redisErr(ctx, key, err)
 	}
+	c.redisUp()
 	if c.local != nil {
 		// Set, not keepLocal: this value is the newest whatever happened
 		// meanwhile, and a Set must replace an older local copy
@@ -477,19 +506,12 @@ func (c *Cache[V]) lookup(ctx context.Context, key, rkey string, now int64) (v V
 	if !c.down.Load() {
 		v, kind, exp, err = c.read(ctx, key, rkey, now)
 	} else {
-		if int64(time.Since(c.origin))-c.lastProbe.Load() < int64(probeInterval) || !c.probing.CompareAndSwap(false, true) {
-			c.st.outageSkips.Add(1)
+		pctx, ok := c.startProbe(ctx)
+		if !ok {
 			return v, readErr, 0, errOutage
 		}
-		d := maxProbe
-		if dl, ok := ctx.Deadline(); ok {
-			d = min(d, time.Until(dl)/2)
-		}
-		pctx, cancel := context.WithTimeout(ctx, d)
 		v, kind, exp, err = c.read(pctx, key, rkey, now)
-		cancel()
-		c.lastProbe.Store(int64(time.Since(c.origin)))
-		c.probing.Store(false)
+		c.endProbe(pctx)
 	}
 	if kind == readErr {
 		if cerr := ctx.Err(); cerr != nil {
@@ -504,6 +526,35 @@ func (c *Cache[V]) lookup(ctx context.Context, key, rkey string, now int64) (v V
 		return v, readErr, 0, unavailable(err)
 	}
 	return v, kind, exp, nil
+}
+
+// startProbe lets the caller probe a Redis that is down, with a context
+// holding at most half the time ctx has left (at most maxProbe), if no
+// other probe runs and the last ended at least probeInterval ago. A caller
+// that may probe must call endProbe with the returned context; one that
+// may not is counted as an outage skip.
+func (c *Cache[V]) startProbe(ctx context.Context) (context.Context, bool) {
+	if int64(time.Since(c.origin))-c.lastProbe.Load() < int64(probeInterval) || !c.probing.CompareAndSwap(false, true) {
+		c.st.outageSkips.Add(1)
+		return nil, false
+	}
+	d := maxProbe
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	pctx, cancel := context.WithTimeout(ctx, d)
+	return probeCtx{pctx, cancel}, true
+}
+
+func (c *Cache[V]) endProbe(pctx context.Context) {
+	pctx.(probeCtx).cancel()
+	c.lastProbe.Store(int64(time.Since(c.origin)))
+	c.probing.Store(false)
+}
+
+type probeCtx struct {
+	context.Context
+	cancel context.CancelFunc
 }
 
 // read looks rkey up in Redis. A corrupt record is deleted, counted and
@@ -614,6 +665,9 @@ func (c *Cache[V]) write(ctx context.Context, rkey string, v V, now int64, ttl t
 	return err
 }
 
+// errEncode wraps the errors of the codec's Append.
+var errEncode = errors.New("rediscache: encode")
+
 // record appends the record of v, fresh until now+ttlMs, to dst.
 func (c *Cache[V]) record(dst []byte, v V, now, ttlMs int64) ([]byte, error) {
 	dst = append(dst, tagValue, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -621,7 +675,7 @@ func (c *Cache[V]) record(dst []byte, v V, now, ttlMs int64) ([]byte, error) {
 	n := len(dst)
 	dst, err := c.codec.Append(dst, v)
 	if err != nil {
-		return dst[:n-headerLen], fmt.Errorf("rediscache: encode: %w", err)
+		return dst[:n-headerLen], fmt.Errorf("%w: %w", errEncode, err)
 	}
 	return dst, nil
 }
