@@ -321,7 +321,10 @@ func WithMaxBreakers(n int) KeyedOption {
 
 // WithIdleTimeout sets how long a breaker of a [Group] may go unused before
 // the group drops it; a dropped name gets a fresh breaker on its next use.
-// It must be positive. Default [DefaultIdleTimeout].
+// The group looks for idle breakers when a new name arrives, at most once
+// per idle timeout (the look visits every breaker), so a breaker may stay
+// up to twice the timeout, or longer if no new name arrives. It must be
+// positive. Default [DefaultIdleTimeout].
 func WithIdleTimeout(d time.Duration) KeyedOption {
 	return KeyedOption{func(c *config) {
 		if d <= 0 {
