@@ -114,9 +114,12 @@
 // be wrapped. [Group] holds one breaker per name (host, index) created on
 // first use, bounded in number (the least recently used breaker is
 // evicted, never a busy one), idle ones dropped; a new name costs O(1)
-// amortised and a lookup no lock; there is no package-level registry. [Transport] (and [NewTransport]) wraps an
-// [net/http.RoundTripper] with one breaker per host; 5xx and 429 responses
-// are failures, and a rejected request never reaches the network.
+// amortised and a lookup no lock; there is no package-level registry.
+// [Transport] (and [NewTransport]) wraps an [net/http.RoundTripper] with
+// one breaker per host (in lower case, with its default port); 5xx and 429
+// responses are failures, a rejected request never reaches the network,
+// and a request that is the caller's mistake gets net/http's error and
+// counts against no host.
 //
 // [Breaker.Stats] reports the window; [WithEventHook] reports when
 // throttling starts and stops.
