@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -136,6 +137,7 @@ type Limiter struct {
 	clock     Clock // nil: the monotonic clock
 	overload  func(error) bool
 	hook      func(LimiterEvent)
+	logger    *slog.Logger
 	name      string
 	rejectErr error
 	maxWait   time.Duration
@@ -169,6 +171,7 @@ type Limiter struct {
 	latency   float64 // mean of the last window, ns
 	lastClean int64   // offset of the last clean measurement, ns
 	saved     float64 // limit to restore after a probe
+	lastLog   int64   // offset of the last log record, ns; 0: none yet
 
 	qmu    sync.Mutex          // guards queue
 	queue  [NumPriorities]list // waiters per class, FIFO
@@ -211,6 +214,7 @@ func newLimiter(c *limiterConfig) *Limiter {
 		clock:     c.clock,
 		overload:  c.overload,
 		hook:      c.hook,
+		logger:    c.logger,
 		name:      c.name,
 		rejectErr: ErrLimited,
 		maxWait:   c.maxWait,
@@ -432,7 +436,34 @@ func (l *Limiter) finish(t Permit, kind int) {
 			if l.hook != nil {
 				l.hook(e)
 			}
+			if l.logger != nil {
+				l.log(e, now)
+			}
 		}
+	}
+}
+
+// logInterval is the least time between two log records of a limiter.
+const logInterval = int64(10 * time.Second)
+
+// log records e if it is notable and the last record is old enough.
+func (l *Limiter) log(e LimiterEvent, now int64) {
+	cut := !e.Probing && e.Limit*4 <= e.Previous*3
+	if !e.Probing && !cut {
+		return
+	}
+	l.mu.Lock()
+	if l.lastLog != 0 && now-l.lastLog < logInterval {
+		l.mu.Unlock()
+		return
+	}
+	l.lastLog = now
+	l.mu.Unlock()
+	attrs := []any{"limiter", e.Name, "limit", e.Limit, "previous", e.Previous, "baseline", e.Baseline, "latency", e.Latency}
+	if e.Probing {
+		l.logger.Info("shedding: limiter probing the unloaded latency", attrs...)
+	} else {
+		l.logger.Warn("shedding: limiter cut the limit, the dependency is queueing", attrs...)
 	}
 }
 

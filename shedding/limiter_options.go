@@ -3,7 +3,7 @@ package shedding
 import (
 	"errors"
 	"fmt"
-
+	"log/slog"
 	"time"
 )
 
@@ -58,6 +58,7 @@ type limiterConfig struct {
 	clock             Clock
 	overload          func(error) bool
 	hook              func(LimiterEvent)
+	logger            *slog.Logger
 	name              string
 	errs              []error
 }
@@ -241,6 +242,20 @@ func WithLimiterEventHook(hook func(LimiterEvent)) LimiterOption {
 			return
 		}
 		c.hook = hook
+	}}
+}
+
+// WithLimiterLogger logs the limiter's notable changes through l: a probe
+// (Info) and a window that cut the limit by a quarter or more (Warn), at
+// most one record every 10 s, so an overload does not flood the log. It is
+// called outside the limiter's locks. By default nothing is logged.
+func WithLimiterLogger(l *slog.Logger) LimiterOption {
+	return LimiterOption{func(c *limiterConfig) {
+		if l == nil {
+			c.fail("nil logger")
+			return
+		}
+		c.logger = l
 	}}
 }
 

@@ -1,9 +1,12 @@
 package shedding_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +38,7 @@ func TestNewLimiterRejectsInvalidOptions(t *testing.T) {
 		{shedding.WithOverload(nil), "nil overload function"},
 		{shedding.WithLimiterClock(nil), "nil Clock"},
 		{shedding.WithLimiterEventHook(nil), "nil event hook"},
+		{shedding.WithLimiterLogger(nil), "nil logger"},
 	}
 	for i, tc := range cases {
 		l, err := shedding.NewLimiter(tc.opt)
@@ -346,4 +350,26 @@ func TestLimiterQueueTimeoutAndCancel(t *testing.T) {
 	require.ErrorIs(t, <-done, context.Canceled)
 	assert.Equal(t, 0, l2.Stats().Queued)
 	assert.Equal(t, int64(1), l2.Stats().Rejected[shedding.Default.Index()])
+}
+
+func TestLimiterLogsCutsAtMostEvery10s(t *testing.T) {
+	clk := newFakeClock()
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	cuts := 0
+	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(40), shedding.WithProbeInterval(time.Hour), shedding.WithLimiterName("dep"), shedding.WithLimiterLogger(logger),
+		shedding.WithLimiterEventHook(func(e shedding.LimiterEvent) {
+			if e.Limit*4 <= e.Previous*3 {
+				cuts++
+			}
+		}))
+	runCalls(t, l, clk, 20, 10*time.Millisecond, nil) // baseline
+	// Latency quadruples: the limit is cut window after window, but only
+	// the first cut is logged within 10 s.
+	saturate(t, l, clk, 400, 40*time.Millisecond, nil)
+	assert.GreaterOrEqual(t, cuts, 2)
+	logged := strings.Count(buf.String(), "limiter cut the limit")
+	assert.Equal(t, 1, logged, buf.String())
+	assert.Contains(t, buf.String(), "level=WARN")
+	assert.Contains(t, buf.String(), "limiter=dep")
 }
