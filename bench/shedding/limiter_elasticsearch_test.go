@@ -158,3 +158,66 @@ func TestElasticsearchFloodBehindLimiter(t *testing.T) {
 	assert.LessOrEqual(t, node.maxInNode.Load(), int64(16), "the node never queues more than the limit")
 	assert.Equal(t, ok.Load(), node.hits.Load(), "rejected searches never reach the node")
 }
+
+type limRoundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f limRoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestLimiterAndBreakerEitherOrder: the limit and the breaker compose in
+// either order; each one's rejection reaches the caller as its own
+// sentinel, naming the host, without touching the network.
+func TestLimiterAndBreakerEitherOrder(t *testing.T) {
+	var sent atomic.Int64
+	hold := make(chan struct{})
+	base := limRoundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		<-hold
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: r}, nil
+	})
+	orders := map[string]http.RoundTripper{
+		"limit-outside": shedding.Transport(breaker.Transport(base), shedding.WithMinLimit(1), shedding.WithInitialLimit(1)),
+		"breaker-outside": breaker.Transport(shedding.Transport(base, shedding.WithMinLimit(1), shedding.WithInitialLimit(1)),
+			breaker.WithProbeInterval(time.Hour), breaker.WithRand(func() float64 { return 0 })),
+	}
+	for name, rt := range orders {
+		t.Run(name, func(t *testing.T) {
+			sent.Store(0)
+			hold = make(chan struct{})
+			client := &http.Client{Transport: rt}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				resp, err := client.Get("http://es-1:9200/")
+				if err == nil {
+					_ = resp.Body.Close()
+				}
+			}()
+			require.Eventually(t, func() bool { return sent.Load() == 1 }, 10*time.Second, time.Millisecond)
+			// The limit of one is taken: the next call is the limit's
+			// rejection, whichever guard is outside.
+			_, err := client.Get("http://es-1:9200/")
+			require.ErrorIs(t, err, shedding.ErrLimited)
+			assert.Contains(t, err.Error(), "es-1:9200")
+			close(hold)
+			<-done
+			assert.Equal(t, int64(1), sent.Load(), "the rejected call never reached the network")
+
+			// The dependency answers 503: after the breaker's protection of
+			// five failures it rejects too, and the limit is not charged
+			// with the breaker's rejections.
+			var breakerRejected int
+			for range 20 {
+				resp, err := client.Get("http://es-1:9200/")
+				switch {
+				case err == nil:
+					_ = resp.Body.Close()
+				case errors.Is(err, breaker.ErrServiceUnavailable):
+					breakerRejected++
+				default:
+					require.ErrorIs(t, err, shedding.ErrLimited)
+				}
+			}
+			assert.Greater(t, breakerRejected, 5)
+		})
+	}
+}
