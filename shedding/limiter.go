@@ -82,7 +82,9 @@ type LimiterStats struct {
 //     mean latency grows as L/W, so that step lands on W plus half the
 //     tolerated queue in one window.
 //   - Otherwise, if the window used at least half the limit, the limit
-//     grows by √limit (quick from far below, gentle near the top).
+//     grows by √limit × (tolerance - g) / (tolerance - 1), at least 1 and
+//     at most √limit: quick from far below, gentle as the latency nears
+//     the tolerance, so it does not overshoot far.
 //   - Never below [WithMinLimit] nor above [WithMaxLimit].
 //
 // The baseline is where such limits go wrong. failsafe-go's #127: a
