@@ -245,7 +245,7 @@ func TestTakeRacingDelete(t *testing.T) {
 			// Until enough loads raced enough deletes (a loaded machine
 			// may schedule the deleter rarely), within a bound.
 			deadline := time.Now().Add(10 * time.Second)
-			for i := 0; i < takes || (loads.Load() < 300 || drounds.Load() < 300) && time.Now().Before(deadline); i++ {
+			for i := 0; i < takes || (loads.Load() < 300 || drounds.Load() < 300 || checks.Load() < 1000) && time.Now().Before(deadline); i++ {
 				k := (g + i) % keys
 				d := deleted.Load()
 				if _, err := c.Take(context.Background(), k, load); err != nil {
@@ -293,7 +293,7 @@ func TestTakeRacingDelete(t *testing.T) {
 	t.Logf("rounds %d loads %d checks %d", rounds, loads.Load(), checks.Load())
 	assert.GreaterOrEqual(t, rounds, int64(300), "delete rounds")
 	assert.GreaterOrEqual(t, loads.Load(), int64(300), "loads")
-	assert.Greater(t, checks.Load(), int64(takers*takes/10), "checks")
+	assert.GreaterOrEqual(t, checks.Load(), int64(1000), "checks")
 }
 
 // Test 6. Batch: 100 concurrent TakeMany calls over overlapping key sets

@@ -160,8 +160,10 @@ func TestSetWithTTL(t *testing.T) {
 func TestTakeWaitersBoundedByTheirOwnContext(t *testing.T) {
 	c := newCache[string, int](t, 100)
 	release := make(chan struct{})
+	started := make(chan struct{})
 	var loadErr atomic.Value
 	load := func(ctx context.Context) (int, error) {
+		close(started)
 		<-release
 		if err := ctx.Err(); err != nil {
 			loadErr.Store(err)
@@ -170,10 +172,11 @@ func TestTakeWaitersBoundedByTheirOwnContext(t *testing.T) {
 	}
 	type key struct{}
 	ctx1, cancel1 := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
-	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Millisecond)
-	defer cancel2()
 	errs := make(chan error, 2)
 	go func() { _, err := c.Take(ctx1, "k", load); errs <- err }()
+	<-started
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel2()
 	go func() { _, err := c.Take(ctx2, "k", load); errs <- err }()
 	cancel1()
 	got := []error{<-errs, <-errs}
