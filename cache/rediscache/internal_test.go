@@ -87,3 +87,39 @@ func TestRecordLayout(t *testing.T) {
 		assert.Equal(t, readMiss, kind)
 	}
 }
+
+// FuzzDecode: no bytes in Redis make decode panic, and a record decode
+// accepts is one record would have written (or the placeholder).
+func FuzzDecode(f *testing.F) {
+	c := &Cache[item]{codec: JSON[item]{}}
+	good, _ := c.record(nil, item{A: 1, B: "b"}, 1000, 500)
+	for _, s := range []string{"", placeholder, "garbage", string(good), string(good[:headerLen]), "\x01\x00\x00\x00\x00\x00\x00\x00\x00null"} {
+		f.Add(s, int64(1200))
+	}
+	f.Fuzz(func(t *testing.T, s string, now int64) {
+		v, kind, exp, err := c.decode(s, now)
+		switch {
+		case err != nil:
+			if kind != readMiss {
+				t.Fatalf("decode(%q) = kind %d with error %v", s, kind, err)
+			}
+		case kind == readNotFound:
+			if s != placeholder {
+				t.Fatalf("decode(%q) = not found", s)
+			}
+		case kind == readFresh || kind == readStale:
+			if (kind == readFresh) != (now < exp) {
+				t.Fatalf("decode(%q, %d): kind %d, expiry %d", s, now, kind, exp)
+			}
+			again, err := c.record(nil, v, exp, 0)
+			if err != nil {
+				t.Fatalf("record(%+v): %v", v, err)
+			}
+			if w, k, e, err := c.decode(string(again), now); err != nil || k != kind || e != exp || w != v {
+				t.Fatalf("round trip of %q: %+v %d %d %v", s, w, k, e, err)
+			}
+		default:
+			t.Fatalf("decode(%q) = kind %d, no error", s, kind)
+		}
+	})
+}
