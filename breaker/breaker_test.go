@@ -39,6 +39,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{"nil acceptable", breaker.WithAcceptable(nil), "breaker: nil acceptable function"},
 		{"nil hook", breaker.WithEventHook(nil), "breaker: nil event hook"},
 		{"nil option", nil, "breaker: nil option"},
+		{"zero option", breaker.BreakerOption{}, "breaker: zero BreakerOption (make options with the With... functions)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := breaker.New(tc.opt)

@@ -88,6 +88,7 @@ func TestGroupRefusesInvalidOptions(t *testing.T) {
 		{breaker.WithMaxBreakers(0), "breaker: max breakers must be at least 1, got 0"},
 		{breaker.WithIdleTimeout(0), "breaker: idle timeout must be positive, got 0s"},
 		{nil, "breaker: nil option"},
+		{breaker.KeyedOption{}, "breaker: zero KeyedOption (make options with the With... functions)"},
 		{breaker.WithK(0), "breaker: K must be a finite number of at least 1, got 0"},
 	} {
 		g, err := breaker.NewGroup(tc.opt)

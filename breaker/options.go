@@ -64,17 +64,27 @@ type TransportOption interface{ applyTransport(*config) }
 // a [TransportOption].
 type BreakerOption struct{ f func(*config) }
 
-func (o BreakerOption) applyBreaker(c *config)   { o.f(c) }
-func (o BreakerOption) applyGroup(c *config)     { o.f(c) }
-func (o BreakerOption) applyTransport(c *config) { o.f(c) }
+func (o BreakerOption) applyBreaker(c *config)   { apply(o.f, c, "BreakerOption") }
+func (o BreakerOption) applyGroup(c *config)     { apply(o.f, c, "BreakerOption") }
+func (o BreakerOption) applyTransport(c *config) { apply(o.f, c, "BreakerOption") }
+
+// apply runs an option's function; the zero value of an exported option
+// type has none, and is refused rather than ignored.
+func apply(f func(*config), c *config, typ string) {
+	if f == nil {
+		c.fail("zero %s (make options with the With... functions)", typ)
+		return
+	}
+	f(c)
+}
 
 // KeyedOption configures the set of breakers a [Group] (or the group of a
 // [RoundTripper]) keeps. It is a [GroupOption] and a [TransportOption],
 // not an [Option].
 type KeyedOption struct{ f func(*config) }
 
-func (o KeyedOption) applyGroup(c *config)     { o.f(c) }
-func (o KeyedOption) applyTransport(c *config) { o.f(c) }
+func (o KeyedOption) applyGroup(c *config)     { apply(o.f, c, "KeyedOption") }
+func (o KeyedOption) applyTransport(c *config) { apply(o.f, c, "KeyedOption") }
 
 type nameOption string
 
