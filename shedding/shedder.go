@@ -33,7 +33,7 @@ type Event struct {
 // Stats is a snapshot of a shedder, a plain value.
 type Stats struct {
 	Source      string        // the signal in use: "cgroup2", "cgroup1", "host", "psi-cgroup2", "psi-host" or "custom"
-	Load        int64         // the last load read, in permille
+	Load        int64         // the last load read, in permille; a built-in signal reads 0 until its first sample interval is over
 	Overloaded  bool          // Load was at or above the threshold at the last bucket boundary
 	Shedding    bool          // it has dropped a request and not yet stopped shedding
 	InFlight    int64         // requests admitted and not yet finished
