@@ -426,7 +426,7 @@ func (l *Limiter) finish(t Permit, kind int) {
 	if kind == outcomeDrop {
 		l.drops.Add(1)
 	}
-	l.sum.Add(now - t.start)
+	l.sum.Add(max(now-t.start, 0)) // a clock that steps back gives no negative latency
 	if n := l.n.Add(1); n >= minSamples && now >= l.winEnd.Load() && (n >= l.probeN.Load() || l.probing.Load() == probeOff) && l.mu.TryLock() {
 		e, ok := l.closeWindow(now)
 		l.mu.Unlock()
@@ -514,7 +514,7 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 		l.resetWindow(now)
 		return LimiterEvent{}, false
 	}
-	mean := float64(sum) / float64(n)
+	mean := max(float64(sum)/float64(n), 1) // at least 1 ns: the baseline divides
 	l.latency = mean
 	prev := l.limit
 	wasProbing := l.probing.Load() != probeOff

@@ -373,3 +373,24 @@ func TestLimiterLogsCutsAtMostEvery10s(t *testing.T) {
 	assert.Contains(t, buf.String(), "level=WARN")
 	assert.Contains(t, buf.String(), "limiter=dep")
 }
+
+// A clock that stands still or steps back, as a user's wall clock may,
+// gives no negative or zero latency, and the limiter goes on.
+func TestLimiterHostileClock(t *testing.T) {
+	clk := newFakeClock()
+	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(10))
+	for range 50 {
+		p, err := l.TryAcquire()
+		require.NoError(t, err)
+		clk.Advance(-5 * time.Millisecond)
+		p.Done(nil)
+		clk.Advance(25 * time.Millisecond)
+	}
+	s := l.Stats()
+	assert.Equal(t, time.Duration(1), s.Baseline)
+	assert.Equal(t, 0, s.InFlight)
+	assert.GreaterOrEqual(t, s.Limit, 1)
+	p, err := l.TryAcquire()
+	require.NoError(t, err)
+	p.Done(nil)
+}
