@@ -2,6 +2,7 @@ package redislimit_test
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,22 @@ const (
 type fleetResult struct {
 	allowed, calls int64
 	stats          redislimit.Stats // summed over the instances
+	// gaps are the intervals between consecutive calls of the whole fleet
+	// (by the time each returned), longest first.
+	gaps []time.Duration
+}
+
+// lost estimates the tokens a bucket of burst refilling at rate lost to
+// gaps in the fleet's demand: the bucket fills up while no one asks, and a
+// full bucket drops what arrives. On an idle machine there are no such
+// gaps (the callers always wait on a token); on a loaded one a starved
+// process leaves some, and the limiter is right to admit less.
+func (r fleetResult) lost(rate float64, burst int) float64 {
+	var n float64
+	for _, g := range r.gaps {
+		n += max(0, g.Seconds()*rate-float64(burst))
+	}
+	return n
 }
 
 // runFleet makes instances limiters with mk and runs them until the span
@@ -54,14 +71,23 @@ func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb red
 	end := start.Add(span)
 	var allowed, calls, errs atomic.Int64
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var returned []time.Time
 	for _, l := range ls {
 		for w := 0; w < accWorkers; w++ {
 			wg.Add(1)
 			go func(l *redislimit.Limiter) {
 				defer wg.Done()
 				ctx := context.Background()
+				var mine []time.Time
+				defer func() {
+					mu.Lock()
+					returned = append(returned, mine...)
+					mu.Unlock()
+				}()
 				for time.Now().Before(end) {
 					r, err := l.Allow(ctx, "shared")
+					mine = append(mine, time.Now())
 					calls.Add(1)
 					if err != nil {
 						errs.Add(1)
@@ -82,6 +108,11 @@ func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb red
 		require.Zero(t, l.Stats().Fallback, "calls decided by the fallback: this test measures Redis; instance %d events %+v", i, logs[i].events)
 	}
 	res := fleetResult{allowed: allowed.Load(), calls: calls.Load()}
+	sort.Slice(returned, func(i, j int) bool { return returned[i].Before(returned[j]) })
+	for i := 1; i < len(returned); i++ {
+		res.gaps = append(res.gaps, returned[i].Sub(returned[i-1]))
+	}
+	sort.Slice(res.gaps, func(i, j int) bool { return res.gaps[i] > res.gaps[j] })
 	for _, l := range ls {
 		s := l.Stats()
 		res.stats.RoundTrips += s.RoundTrips
@@ -107,16 +138,15 @@ func starved(t *testing.T, attempt int, allowed int64, low float64) bool {
 
 func TestAccuracyTokenBucket(t *testing.T) {
 	want := accBurst + accRate*accSpan.Seconds() // 1020
-	var res fleetResult
-	for attempt := 0; attempt == 0 || starved(t, attempt-1, res.allowed, want*0.98); attempt++ {
-		p := prefix(t)
-		res = runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
-			return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
-		})
-	}
-	t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%), %d round trips",
-		accInstances, res.allowed, res.calls, want, res.stats.RoundTrips)
-	assert.InDelta(t, want, float64(res.allowed), want*0.02)
+	p := prefix(t)
+	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
+	})
+	lost := res.lost(accRate, accBurst)
+	t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%; %.0f lost to gaps in demand, longest %v), %d round trips",
+		accInstances, res.allowed, res.calls, want, lost, res.gaps[0], res.stats.RoundTrips)
+	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
+	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-lost)
 	assert.Zero(t, res.stats.Fallback)
 	// One round trip per call, plus at most one script load per worker.
 	assert.LessOrEqual(t, res.stats.RoundTrips, res.calls+accInstances*accWorkers)
@@ -134,10 +164,11 @@ func TestAccuracyTokenBucketLease(t *testing.T) {
 	})
 	want := accBurst + accRate*accSpan.Seconds()
 	perCall := float64(res.stats.RoundTrips) / float64(res.calls)
-	t.Logf("token bucket with lease %d, %d instances: admitted %d of %d calls (want %.0f, -%d..+2%%), %.3f round trips per call, %d calls decided locally",
-		batch, accInstances, res.allowed, res.calls, want, accInstances*(batch-1), perCall, res.stats.Local)
+	lost := res.lost(accRate, accBurst)
+	t.Logf("token bucket with lease %d, %d instances: admitted %d of %d calls (want %.0f, -%d..+2%%; %.0f lost to gaps in demand), %.3f round trips per call, %d calls decided locally",
+		batch, accInstances, res.allowed, res.calls, want, accInstances*(batch-1), lost, perCall, res.stats.Local)
 	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
-	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-accInstances*(batch-1))
+	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-accInstances*(batch-1)-lost)
 	assert.Less(t, perCall, 0.7, "remembered denials save round trips")
 }
 

@@ -16,12 +16,17 @@ import (
 //     behind) cannot hand out tokens twice.
 //   - Every write sets a TTL of at least one millisecond (rounded up), so a
 //     key is never left without expiry and never written with a 0 TTL.
-//   - Numbers are stored with string.format('%.17g'), which survives a round
-//     trip through a Lua double; Redis's own number-to-string conversion
-//     keeps only 14 digits, too few for a time in microseconds.
+//   - A time in microseconds is stored with string.format('%.17g'), which
+//     survives a round trip through a Lua double: Lua's and Redis's own
+//     number-to-string conversion keeps only 14 digits. Window numbers,
+//     counts and durations stay below 1e14 (windows are at least 1ms and
+//     at most a year) and are written with plain concatenation, which is
+//     cheaper.
 //   - A reply is one status string "allowed remaining retry reset taken"
 //     (durations in microseconds, retry -1 meaning never) rather than an
 //     array, so the client decodes it without allocating per field.
+//   - Each script makes as few Redis calls as it can: TIME, GET, and one
+//     SET with PX when it takes something.
 //   - A stored value that is not what the script wrote is an error reply,
 //     never a silent reset.
 //
@@ -76,7 +81,9 @@ return {ok = string.format('1 %d 0 %d %d', avail - take, reset, take)}
 `
 
 // fixedScript counts requests per window of W µs aligned on the server
-// clock. The key is a hash {w: window number, c: count}. ARGV: W, limit, n.
+// clock. The key is a string "w c": window number and count (both below
+// 1e14, so Lua's own number formatting keeps every digit). ARGV: W, limit,
+// n.
 const fixedScript = `
 local win = tonumber(ARGV[1])
 local lim = tonumber(ARGV[2])
@@ -84,10 +91,11 @@ local n = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local w = math.floor(now / win)
-local st = redis.call('HMGET', KEYS[1], 'w', 'c')
 local cw, c = w, 0
-if st[1] or st[2] then
-  local sw, sc = tonumber(st[1]), tonumber(st[2])
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sw, sc = string.match(v, '^(%d+) (%d+)$')
+  sw, sc = tonumber(sw), tonumber(sc)
   if sw == nil or sc == nil then
     return redis.error_reply('LEVEE corrupt limiter state at ' .. KEYS[1])
   end
@@ -99,22 +107,21 @@ if c + n > lim then
   if n <= lim then retry = reset end
   local rem = lim - c
   if rem < 0 then rem = 0 end
-  return {ok = string.format('0 %d %d %d 0', rem, retry, reset)}
+  return {ok = '0 ' .. rem .. ' ' .. retry .. ' ' .. reset .. ' 0'}
 end
 if n > 0 then
   c = c + n
-  redis.call('HSET', KEYS[1], 'w', string.format('%.17g', cw), 'c', string.format('%d', c))
   local ttl = math.ceil(reset / 1000)
   if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+  redis.call('SET', KEYS[1], cw .. ' ' .. c, 'PX', ttl)
 end
-return {ok = string.format('1 %d 0 %d %d', lim - c, reset, n)}
+return {ok = '1 ' .. (lim - c) .. ' 0 ' .. reset .. ' ' .. n}
 `
 
 // slidingScript approximates a sliding window of W µs from two fixed
 // windows: the count of the previous window, weighted by the part of it the
 // sliding window still covers, plus the count of the current one. The key is
-// a hash {w: window number, c: current count, p: previous count}. ARGV: W,
+// a string "w c p": window number, current count, previous count. ARGV: W,
 // limit, n.
 const slidingScript = `
 local win = tonumber(ARGV[1])
@@ -123,10 +130,11 @@ local n = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local w = math.floor(now / win)
-local st = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
 local cw, c, p = w, 0, 0
-if st[1] or st[2] or st[3] then
-  local sw, sc, sp = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sw, sc, sp = string.match(v, '^(%d+) (%d+) (%d+)$')
+  sw, sc, sp = tonumber(sw), tonumber(sc), tonumber(sp)
   if sw == nil or sc == nil or sp == nil then
     return redis.error_reply('LEVEE corrupt limiter state at ' .. KEYS[1])
   end
@@ -162,14 +170,13 @@ if used + n > lim then
 end
 if n > 0 then
   c = c + n
-  redis.call('HSET', KEYS[1], 'w', string.format('%.17g', cw), 'c', string.format('%d', c), 'p', string.format('%d', p))
   local ttl = math.ceil(((cw + 2) * win - now) / 1000)
   if ttl < 1 then ttl = 1 end
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+  redis.call('SET', KEYS[1], cw .. ' ' .. c .. ' ' .. p, 'PX', ttl)
 end
 local rem = math.floor(lim - used - n)
 if rem < 0 then rem = 0 end
-return {ok = string.format('1 %d 0 %d %d', rem, reset, n)}
+return {ok = '1 ' .. rem .. ' 0 ' .. reset .. ' ' .. n}
 `
 
 // script is a Lua source and its SHA1, the name EVALSHA runs it by.
