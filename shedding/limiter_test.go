@@ -394,3 +394,73 @@ func TestLimiterHostileClock(t *testing.T) {
 	require.NoError(t, err)
 	p.Done(nil)
 }
+
+// When the limit falls, the wait queue is cut to the new limit, lowest
+// class first.
+func TestLimiterQueueCutWhenLimitFalls(t *testing.T) {
+	clk := newFakeClock()
+	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(40), shedding.WithMaxWait(time.Minute), shedding.WithProbeInterval(time.Hour))
+	runCalls(t, l, clk, 20, 10*time.Millisecond, nil) // baseline 10 ms
+	var held []shedding.Permit
+	for range 40 {
+		p, err := l.TryAcquire()
+		require.NoError(t, err)
+		held = append(held, p)
+	}
+	type result struct {
+		p   shedding.Priority
+		err error
+	}
+	results := make(chan result, 40)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		p := shedding.Default
+		if i >= 30 {
+			p = shedding.Sheddable
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pm, err := l.AcquirePriority(context.Background(), p)
+			results <- result{p, err}
+			if err == nil {
+				<-release
+				pm.Release()
+			}
+		}()
+		require.Eventually(t, func() bool { return l.Stats().Queued == i+1 }, 5*time.Second, time.Millisecond)
+	}
+	// Ten calls end ten times slower than the baseline: each hands its
+	// slot to a default waiter, and the tenth closes the window, which
+	// halves the limit to 20; the queue is cut to 20, the ten sheddable
+	// waiters first.
+	clk.Advance(100 * time.Millisecond)
+	for _, p := range held[:10] {
+		p.Done(nil)
+	}
+	assert.Equal(t, 20, l.Limit())
+	for range 20 {
+		r := <-results
+		if r.p == shedding.Sheddable {
+			assert.ErrorIs(t, r.err, shedding.ErrLimited)
+		} else {
+			assert.NoError(t, r.err)
+		}
+	}
+	assert.Equal(t, 20, l.Stats().Queued)
+	// The rest are served as the calls in flight end.
+	close(release)
+	for _, p := range held[10:] {
+		p.Release()
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		assert.Equal(t, result{shedding.Default, nil}, r)
+	}
+	s := l.Stats()
+	assert.Equal(t, 0, s.Queued)
+	assert.Equal(t, 0, s.InFlight)
+	assert.Equal(t, int64(10), s.Rejected[shedding.Sheddable.Index()])
+}
