@@ -153,8 +153,9 @@ func TestFault(t *testing.T) {
 	assert.Equal(t, int64(0), ff.ok.Load())
 	assert.Greater(t, lo.ok.Load(), int64(10))
 	assert.Equal(t, int64(0), lo.unavailable.Load()+lo.other.Load()+ff.other.Load())
-	assert.Less(t, time.Duration(ff.slowest.Load()), timeout+50*time.Millisecond)
-	assert.Less(t, time.Duration(lo.slowest.Load()), timeout+50*time.Millisecond)
+	// The slack is the scheduler's on a loaded machine, not the cache's.
+	assert.Less(t, time.Duration(ff.slowest.Load()), timeout+100*time.Millisecond)
+	assert.Less(t, time.Duration(lo.slowest.Load()), timeout+100*time.Millisecond)
 	assert.True(t, failFast.Stats().RedisDown)
 	assert.True(t, loadOn.Stats().RedisDown)
 

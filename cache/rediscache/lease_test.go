@@ -24,8 +24,10 @@ func TestLeaseHolderDies(t *testing.T) {
 		lo, hi        time.Duration // how long Take takes
 		wantLeasesWon int64
 	}{
-		{"wait runs out", 2 * time.Second, 150 * time.Millisecond, 1, 150 * time.Millisecond, 400 * time.Millisecond, 0},
-		{"lease expires", 200 * time.Millisecond, 2 * time.Second, 0, 150 * time.Millisecond, 500 * time.Millisecond, 1},
+		// hi is well under the other bound (the lease's 2s, the wait's 2s),
+		// with room for a loaded machine.
+		{"wait runs out", 2 * time.Second, 150 * time.Millisecond, 1, 150 * time.Millisecond, 1500 * time.Millisecond, 0},
+		{"lease expires", 200 * time.Millisecond, 2 * time.Second, 0, 150 * time.Millisecond, 1500 * time.Millisecond, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := prefix(t)
@@ -91,7 +93,7 @@ func TestStale(t *testing.T) {
 	v, err := c.Take(ctx, "k", loader.load)
 	require.NoError(t, err)
 	assert.Equal(t, "old", v.Name)
-	assert.Less(t, time.Since(begun), 100*time.Millisecond)
+	assert.Less(t, time.Since(begun), 500*time.Millisecond, "well under the lease wait of 1s")
 	assert.Equal(t, int64(0), loader.calls.Load())
 	_, err = c.Get(ctx, "k")
 	assert.ErrorIs(t, err, rediscache.ErrMiss, "Get never returns a stale value")
