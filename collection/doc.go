@@ -25,6 +25,15 @@
 // goroutine, catches up ticks it missed, and [TimingWheel.Stop] waits for
 // everything it started.
 //
+// # Limits
+//
+// A window holds at most [MaxRollingWindowSize] buckets and a wheel at
+// most [MaxTimingWheelSlots] slots; the constructors refuse more with an
+// error. [RollingWindow.AddAt] drops a value more than one interval ahead
+// of the window's clock rather than let it take the slot of current data.
+// A wheel whose tick channel ([WithTickChannel]) is closed stops ticking
+// and sleeps until [TimingWheel.Stop].
+//
 // # Time
 //
 // Both read time from a [Clock] (the system clock unless [WithClock] says
