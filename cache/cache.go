@@ -516,6 +516,9 @@ func (c *Cache[K, V]) TakeResult(ctx context.Context, key K, load func(ctx conte
 		refresh := !nf && now >= e.refreshAt && e.refreshing.CompareAndSwap(false, true)
 		e.hit()
 		s.mu.RUnlock()
+		if !nf {
+			c.ctr[stripe()].hits.Add(1)
+		}
 		return c.served(ctx, s, key, load, res, nf, refresh)
 	}
 	s.mu.RUnlock()
@@ -523,7 +526,7 @@ func (c *Cache[K, V]) TakeResult(ctx context.Context, key K, load func(ctx conte
 
 	s.mu.Lock()
 	e := s.m[key]
-	if e != nil && now < e.expire { // stored while we changed locks
+	if e != nil && now < e.expire { // stored while we changed locks; counted as a miss
 		res.Value = e.value
 		nf := e.notFound
 		refresh := !nf && now >= e.refreshAt && e.refreshing.CompareAndSwap(false, true)
@@ -566,7 +569,8 @@ func (c *Cache[K, V]) TakeResult(ctx context.Context, key K, load func(ctx conte
 	return res, err
 }
 
-// served finishes a Take that found a fresh entry.
+// served finishes a Take that found a fresh entry (its hit or miss is
+// counted already).
 func (c *Cache[K, V]) served(ctx context.Context, s *shard[K, V], key K, load func(context.Context) (V, error), res Result[V], notFound, refresh bool) (Result[V], error) {
 	if notFound {
 		c.notFoundHits.Add(1)
@@ -574,7 +578,6 @@ func (c *Cache[K, V]) served(ctx context.Context, s *shard[K, V], key K, load fu
 		res.Value = zero
 		return res, ErrNotFound
 	}
-	c.ctr[stripe()].hits.Add(1)
 	if refresh {
 		c.refresh(ctx, s, key, load)
 	}
