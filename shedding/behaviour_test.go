@@ -356,3 +356,16 @@ func TestColdStart(t *testing.T) {
 		require.NoError(t, err, "request %d of a cold burst", i)
 	}
 }
+
+// Low traffic under overload: a handful of requests a second never queue,
+// so nothing is shed, however hot the process.
+func TestLowTrafficUnderOverload(t *testing.T) {
+	for _, seed := range seeds {
+		m := newSim(t, seed)
+		m.load.v.Store(1000)
+		got, _ := m.run(rates(2, 2, 1), 60*time.Second, 0)
+		for c, tl := range got {
+			assert.Equal(t, tl.offered, tl.admitted, "seed %d class %d", seed, c)
+		}
+	}
+}

@@ -23,6 +23,13 @@ const (
 	DefaultLogInterval     = 10 * time.Second
 )
 
+// DefaultMinInFlight is the in-flight count at or below which nothing is
+// shed (see [WithMinInFlight]).
+const DefaultMinInFlight = 4
+
+// MaxMinInFlight is the largest value [WithMinInFlight] accepts.
+const MaxMinInFlight = 1 << 20
+
 // DefaultHeadroom is the share of the bound by which the in-flight limit of
 // a class differs from the next class's (see [WithPriorityHeadroom]).
 const DefaultHeadroom = 0.25
@@ -97,6 +104,7 @@ type config struct {
 	interval    time.Duration
 	loadBeta    float64
 	headroom    float64
+	minFlight   int
 	signal      Signal
 	source      LoadSource
 	clock       Clock
@@ -119,6 +127,7 @@ func defaultConfig() config {
 		interval:    DefaultSampleInterval,
 		loadBeta:    DefaultLoadSmoothing,
 		headroom:    DefaultHeadroom,
+		minFlight:   DefaultMinInFlight,
 		signal:      CPU,
 		logInterval: DefaultLogInterval,
 		root:        "/",
@@ -279,6 +288,22 @@ func WithPriorityHeadroom(h float64) Option {
 			return
 		}
 		c.headroom = h
+	})
+}
+
+// WithMinInFlight sets the in-flight count at or below which no request is
+// shed, whatever the bound: at low traffic the window holds too few requests
+// for Little's law to say anything (a server that never saw more than one
+// request at a time would learn a bound of 1), and a handful of requests
+// cannot be what overloads it. go-zero's floor is 1. It must be between 1
+// and [MaxMinInFlight]. Default [DefaultMinInFlight].
+func WithMinInFlight(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 || n > MaxMinInFlight {
+			c.fail("min in-flight must be between 1 and %d, got %d", MaxMinInFlight, n)
+			return
+		}
+		c.minFlight = n
 	})
 }
 

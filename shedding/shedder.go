@@ -123,6 +123,7 @@ type Shedder struct {
 	flyingBeta float64
 	coldRT     float64 // ns
 	headroom   float64
+	minFlight  float64
 	start      time.Time
 	clock      Clock // nil: the monotonic clock
 	source     LoadSource
@@ -177,6 +178,7 @@ func New(opts ...Option) (*Shedder, error) {
 		flyingBeta: c.flyingBeta,
 		coldRT:     float64(c.coldRT),
 		headroom:   c.headroom,
+		minFlight:  float64(c.minFlight),
 		clock:      c.clock,
 		source:     c.source,
 		hook:       c.hook,
@@ -457,7 +459,7 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 	if now < sl.hotUntil.Load() {
 		c := min(max(int(p)+1, 0), NumPriorities-1)
 		level := max(sl.level.Load(), s.level.Load())
-		limit := math.Float64frombits(sl.bound.Load()) * (1 + s.headroom*float64(int32(c)-level))
+		limit := max(math.Float64frombits(sl.bound.Load())*(1+s.headroom*float64(int32(c)-level)), s.minFlight)
 		// The average forgives a burst at the onset of an overload; once
 		// the shedder is shedding, the count alone decides.
 		if float64(s.inflight.sum()) > limit && (s.shedding.Load() || math.Float64frombits(s.avgFlying.Load()) > limit) {

@@ -43,6 +43,7 @@ func TestNewRefusesInvalidOptions(t *testing.T) {
 		{shedding.WithLoadSmoothing(-0.1), "shedding: load smoothing must be in [0, 1), got -0.1"},
 		{shedding.WithPriorityHeadroom(0), "shedding: priority headroom must be in (0, 1], got 0"},
 		{shedding.WithPriorityHeadroom(math.Inf(1)), "priority headroom must be in (0, 1], got +Inf"},
+		{shedding.WithMinInFlight(0), "shedding: min in-flight must be between 1 and 1048576, got 0"},
 		{shedding.WithSignal(7), "shedding: unknown signal Signal(7)"},
 		{shedding.WithLoadSource(nil), "shedding: nil LoadSource"},
 		{shedding.WithClock(nil), "shedding: nil Clock"},
@@ -236,4 +237,36 @@ func TestConcurrent(t *testing.T) {
 	assert.Equal(t, int64(admitted), a)
 	assert.Equal(t, int64(shed), d)
 	assert.Equal(t, int64(0), st.InFlight)
+}
+
+// Hostile load readings and clocks: nothing panics, counts stay right.
+func TestHostileLoadAndClock(t *testing.T) {
+	for _, l := range []int64{math.MinInt64, -1, math.MaxInt64} {
+		s, clk, load := newFake(t)
+		load.v.Store(l)
+		clk.Advance(100 * time.Millisecond)
+		var toks []shedding.Token
+		for range 50 {
+			if tok, err := s.Allow(shedding.Default); err == nil {
+				toks = append(toks, tok)
+			}
+		}
+		st := s.Stats()
+		assert.Equal(t, l, st.Load)
+		assert.Equal(t, l >= shedding.DefaultThreshold, st.Overloaded, "load %d", l)
+		// The clock jumps back an hour, then forward a year.
+		clk.Advance(-time.Hour)
+		for _, tok := range toks[:len(toks)/2] {
+			tok.Pass()
+		}
+		_, _ = s.Allow(shedding.Critical)
+		clk.Advance(365 * 24 * time.Hour)
+		for _, tok := range toks[len(toks)/2:] {
+			tok.Pass()
+		}
+		_, _ = s.Allow(shedding.Critical)
+		st = s.Stats()
+		assert.Equal(t, int64(2), st.InFlight, "load %d", l)
+		assert.GreaterOrEqual(t, st.MinRT, time.Duration(0))
+	}
 }
