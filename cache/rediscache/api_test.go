@@ -101,7 +101,8 @@ func TestUnreachable(t *testing.T) {
 func TestTakeMany(t *testing.T) {
 	rdb := newClient(t)
 	p := prefix(t)
-	c, err := rediscache.New[user](rdb, rediscache.WithPrefix(p))
+	var logs bytes.Buffer
+	c, err := rediscache.New[user](rdb, rediscache.WithPrefix(p), rediscache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := ctxT(t, 5*time.Second)
@@ -119,11 +120,13 @@ func TestTakeMany(t *testing.T) {
 		}
 		return m, nil
 	}
-	got, err := c.TakeMany(ctx, []string{"a", "b", "b", "none", "bad", "a"}, load)
+	require.NoError(t, rdb.Set(ctx, p+"bad2", "garbage", time.Minute).Err())
+	got, err := c.TakeMany(ctx, []string{"a", "b", "b", "none", "bad", "a", "bad2"}, load)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]user{"a": {ID: "a"}, "b": {ID: "b"}, "bad": {ID: "bad"}}, got)
-	assert.Equal(t, [][]string{{"b", "none", "bad"}}, asked)
-	assert.Equal(t, int64(1), c.Stats().Corrupt)
+	assert.Equal(t, map[string]user{"a": {ID: "a"}, "b": {ID: "b"}, "bad": {ID: "bad"}, "bad2": {ID: "bad2"}}, got)
+	assert.Equal(t, [][]string{{"b", "none", "bad", "bad2"}}, asked)
+	assert.Equal(t, int64(2), c.Stats().Corrupt)
+	assert.Equal(t, 1, strings.Count(logs.String(), "corrupt value deleted"), "corrupt values logged at most once a second: %s", logs.String())
 
 	got, err = c.TakeMany(ctx, []string{"a", "b", "none", "bad"}, load)
 	require.NoError(t, err)

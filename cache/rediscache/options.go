@@ -315,7 +315,8 @@ func WithEventHook(hook func(Event)) Option {
 }
 
 // WithLogger logs Redis going down (Warn) and coming back (Info), once per
-// transition, and each corrupt value (Warn). By default nothing is logged.
+// transition, and corrupt values (Warn), at most one line a second. By
+// default nothing is logged.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l == nil {

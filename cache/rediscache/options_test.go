@@ -68,7 +68,7 @@ func TestNewValidates(t *testing.T) {
 	// Bounds are inclusive, and the last option of a kind wins.
 	c, err := rediscache.New[string](rdb, rediscache.WithTTL(rediscache.MinTTL), rediscache.WithTTL(rediscache.MaxTTL),
 		rediscache.WithJitter(rediscache.MaxJitter), rediscache.WithNotFoundTTL(0), rediscache.WithStale(0),
-		rediscache.WithLocal(1, rediscache.MinTTL), rediscache.WithLease(rediscache.MinTTL, rediscache.MaxTTL),
+		rediscache.WithLocal(rediscache.MaxLocalCapacity, rediscache.MinTTL), rediscache.WithLease(rediscache.MinTTL, rediscache.MaxTTL),
 		rediscache.WithCodec[string](rediscache.JSON[string]{}), rediscache.WithPrefix(strings.Repeat("p", rediscache.MaxPrefix)))
 	require.NoError(t, err)
 	require.NoError(t, c.Close())

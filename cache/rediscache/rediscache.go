@@ -169,7 +169,10 @@ type Cache[V any] struct {
 	// on the monotonic clock.
 	lastProbe atomic.Int64
 	origin    time.Time
-	st        counters
+	// lastCorruptLog is when a corrupt value was last logged, in
+	// nanoseconds since origin: at most one such line a second.
+	lastCorruptLog atomic.Int64
+	st             counters
 }
 
 // New returns a cache that keeps values of type V in rdb (a single node,
@@ -612,7 +615,11 @@ func (c *Cache[V]) corrupt(ctx context.Context, key, rkey string, err error) {
 	}
 	err = fmt.Errorf("rediscache: corrupt value: %w", err)
 	if c.cfg.logger != nil {
-		c.cfg.logger.Warn("rediscache: corrupt value deleted", "key", key, "err", err)
+		now, last := int64(time.Since(c.origin)), c.lastCorruptLog.Load()
+		if (last == 0 || now-last >= int64(time.Second)) && c.lastCorruptLog.CompareAndSwap(last, now) {
+			c.cfg.logger.Warn("rediscache: corrupt value deleted (logged at most once a second)", "key", key, "err", err,
+				"corrupt_total", c.st.corrupt.Load())
+		}
 	}
 	if c.cfg.hook != nil {
 		c.cfg.hook(Event{Kind: EventCorrupt, Key: key, Err: err, Time: c.cfg.clock.Now()})
