@@ -145,6 +145,8 @@ type Breaker struct {
 	name       string
 	rejectErr  error
 	slots      []slot
+	base       int64       // for a Group: start, ns since the group's origin
+	dropped    atomic.Bool // for a Group: evicted or dropped as idle
 
 	_        [64]byte
 	lastPass atomic.Int64 // offset of the last admitted call while throttling, ns

@@ -35,33 +35,27 @@ type Group struct {
 	origin time.Time // the group's time zero on its clock
 
 	// read is a snapshot of all, read without a lock. It may lack names
-	// added since it was published and hold entries dropped since (their
-	// breaker is nil).
-	read atomic.Pointer[map[string]*entry]
+	// added since it was published and hold breakers dropped since.
+	read atomic.Pointer[map[string]*Breaker]
 	n    atomic.Int64 // len(all), for Len
 
-	mu        sync.Mutex        // guards the fields below
-	all       map[string]*entry // every breaker held
-	misses    int               // lookups that missed read since it was published
-	cands     []candidate       // eviction candidates, least recently used first
-	next      int               // cands[next:] are still to be tried
-	lastSweep int64             // when idle breakers were last dropped, ns since origin
-}
-
-type entry struct {
-	b    atomic.Pointer[Breaker] // nil once the breaker is dropped
-	base int64                   // the breaker's start, ns since the group's origin
+	mu        sync.Mutex          // guards the fields below
+	all       map[string]*Breaker // every breaker held
+	misses    int                 // lookups that missed read since it was published
+	cands     []candidate         // eviction candidates, least recently used first
+	next      int                 // cands[next:] are still to be tried
+	lastSweep int64               // when idle breakers were last dropped, ns since origin
 }
 
 // lastUse returns when b was last used, in ns since the group's origin.
-func (e *entry) lastUse(b *Breaker) int64 { return e.base + b.used.Load() }
+func (b *Breaker) lastUse() int64 { return b.base + b.used.Load() }
 
 // candidate is a breaker that was among the least recently used three
 // quarters of the group when the candidates were taken, with its last use
 // then.
 type candidate struct {
 	name string
-	e    *entry
+	b    *Breaker
 	used int64
 }
 
@@ -76,13 +70,13 @@ func NewGroup(opts ...GroupOption) (*Group, error) {
 }
 
 func newGroup(c config) *Group {
-	g := &Group{cfg: c, all: map[string]*entry{}}
+	g := &Group{cfg: c, all: map[string]*Breaker{}}
 	if c.clock != nil {
 		g.origin = c.clock.Now()
 	} else {
 		g.origin = time.Now()
 	}
-	g.read.Store(&map[string]*entry{})
+	g.read.Store(&map[string]*Breaker{})
 	return g
 }
 
@@ -96,10 +90,8 @@ func (g *Group) elapsed() int64 {
 
 // Get returns the breaker named name, creating it if there is none.
 func (g *Group) Get(name string) *Breaker {
-	if e := (*g.read.Load())[name]; e != nil {
-		if b := e.b.Load(); b != nil {
-			return b
-		}
+	if b := (*g.read.Load())[name]; b != nil && !b.dropped.Load() {
+		return b
 	}
 	return g.add(name)
 }
@@ -108,8 +100,8 @@ func (g *Group) add(name string) *Breaker {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	defer g.miss()
-	if e := g.all[name]; e != nil {
-		return e.b.Load()
+	if b := g.all[name]; b != nil {
+		return b
 	}
 	now := g.elapsed()
 	if now-g.lastSweep >= int64(g.cfg.idle) {
@@ -119,9 +111,8 @@ func (g *Group) add(name string) *Breaker {
 		g.evict()
 	}
 	b := newBreaker(&g.cfg, name)
-	e := &entry{base: int64(b.start.Sub(g.origin))}
-	e.b.Store(b)
-	g.all[name] = e
+	b.base = int64(b.start.Sub(g.origin))
+	g.all[name] = b
 	g.n.Store(int64(len(g.all)))
 	return b
 }
@@ -139,8 +130,8 @@ func (g *Group) miss() {
 }
 
 // drop removes a breaker from the group. Called under mu.
-func (g *Group) drop(name string, e *entry) {
-	e.b.Store(nil)
+func (g *Group) drop(name string, b *Breaker) {
+	b.dropped.Store(true)
 	delete(g.all, name)
 	g.n.Store(int64(len(g.all)))
 }
@@ -149,9 +140,9 @@ func (g *Group) drop(name string, e *entry) {
 // breaker, so it runs at most once per idle timeout. Called under mu.
 func (g *Group) sweep(now int64) {
 	g.lastSweep = now
-	for name, e := range g.all {
-		if now-e.lastUse(e.b.Load()) >= int64(g.cfg.idle) {
-			g.drop(name, e)
+	for name, b := range g.all {
+		if now-b.lastUse() >= int64(g.cfg.idle) {
+			g.drop(name, b)
 		}
 	}
 }
@@ -174,19 +165,18 @@ func (g *Group) evict() {
 		c := g.cands[g.next]
 		g.cands[g.next] = candidate{}
 		g.next++
-		b := c.e.b.Load()
-		if b == nil || g.all[c.name] != c.e || c.e.lastUse(b) != c.used {
+		if g.all[c.name] != c.b || c.b.lastUse() != c.used {
 			continue // dropped, or used since
 		}
-		g.drop(c.name, c.e)
+		g.drop(c.name, c.b)
 		return
 	}
 }
 
 func (g *Group) takeCandidates() {
 	cands := g.cands[:0]
-	for name, e := range g.all {
-		cands = append(cands, candidate{name: name, e: e, used: e.lastUse(e.b.Load())})
+	for name, b := range g.all {
+		cands = append(cands, candidate{name: name, b: b, used: b.lastUse()})
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		switch {
