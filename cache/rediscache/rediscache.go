@@ -29,6 +29,10 @@ var ErrMiss = errors.New("rediscache: not in cache")
 // Loader loads the value of key from the data source behind the cache. It
 // returns [ErrNotFound] (or an error wrapping it) when the key does not
 // exist there; the cache then remembers the absence for the not-found TTL.
+// It gets the key, unlike the in-process cache's loader, so that a
+// top-level function can serve every key: a closure capturing the key
+// would cost an allocation on every Take, hits included. It must honour
+// ctx, which ends when every caller waiting for the load has left.
 type Loader[V any] func(ctx context.Context, key string) (V, error)
 
 // EventKind says what an [Event] reports.
