@@ -98,12 +98,13 @@ func TestSamplerLifecycle(t *testing.T) {
 	// The sampler reads the counter: 2 CPUs, usage growing at 1.5 CPU.
 	deadline := time.Now().Add(5 * time.Second)
 	start := time.Now()
-	for l := a.sampler.load.Load(); (l < 500 || l > 1000) && time.Now().Before(deadline); l = a.sampler.load.Load() {
+	l := a.sampler.load.Load()
+	for ; (l < 500 || l > 1000) && time.Now().Before(deadline); l = a.sampler.load.Load() {
 		usec := 42 + int64(time.Since(start)/time.Microsecond)*3/2
 		write(t, root, "/sys/fs/cgroup/cpu.stat", "usage_usec "+strconv.FormatInt(usec, 10))
 		time.Sleep(2 * time.Millisecond)
 	}
-	assert.InDelta(t, 750, a.sampler.load.Load(), 250, "load of 1.5 of 2 CPUs")
+	assert.InDelta(t, 750, l, 250, "load of 1.5 of 2 CPUs")
 
 	require.NoError(t, a.Close())
 	require.NoError(t, a.Close())
