@@ -30,9 +30,10 @@
 // threshold the shedder keeps shedding above the bound for a cool-off (1 s,
 // [WithCoolOff]) if it shed anything while overloaded, since the signal lags
 // the backlog. While the window holds no finished request the round trip is
-// taken to be 1 s ([WithColdRT]), which sets a large bound, and nothing is
-// shed while at most 4 requests are in flight ([WithMinInFlight]), so that
-// low traffic, whose window says little, is never shed. The load is read,
+// taken to be 1 s ([WithColdRT]), which sets a large bound. Whatever the
+// bound, nothing is shed while at most 4 requests are in flight
+// ([WithMinInFlight]): low traffic, whose window says little, is never
+// shed. The load is read,
 // and the bound recomputed, once per bucket, so shedding starts within one
 // bucket of the load crossing the threshold. Every tunable is validated by
 // [New], which refuses invalid values with an error naming them.
