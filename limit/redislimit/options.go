@@ -191,10 +191,12 @@ func WithInstances(n int) Option {
 }
 
 // WithMaxKeys bounds how many keys the limiter tracks in process: the
-// fallback limiter's keys and, with [WithLease], the leases. When the bound
-// is reached the oldest state is dropped, which can only make a fallback
-// decision more lenient by one key's burst and can only waste leased
-// tokens. Between 1 and [MaxMaxKeys]. Default [DefaultMaxKeys].
+// fallback limiter's keys (limit.WithMaxKeys: a key back at its full quota
+// goes first, else the one closest to full) and, with [WithLease], the
+// leases (all dropped at once when full, which only wastes leased tokens
+// and forgets denials). Neither can make the fleet admit more than one
+// key's local burst extra. Between 1 and [MaxMaxKeys]. Default
+// [DefaultMaxKeys].
 func WithMaxKeys(n int) Option {
 	return opt(func(c *config) {
 		if n < 1 || n > MaxMaxKeys {
