@@ -35,7 +35,8 @@
 // shaped like a given one, under a hard cap on the number of keys
 // ([WithMaxKeys]). Keys back at their full quota are forgotten a few at a
 // time as new keys arrive ([WithIdleTimeout]); no goroutine sweeps, and
-// nothing ever holds a lock across the whole table. A [Keyed] implements
+// nothing ever holds a lock across the whole table. [Keyed.Stats] and
+// [WithCapHook] tell when the cap forces out keys still in use. A [Keyed] implements
 // [KeyedLimiter], the interface the middleware consumes, as do the
 // Redis-backed limiters of limit/redislimit.
 //

@@ -145,6 +145,20 @@ type Middleware struct {
 	legacy   bool
 	quoted   string                      // policy name as an sf-string
 	policies atomic.Pointer[policyValue] // last RateLimit-Policy value
+
+	allowed, rejected, errored atomic.Int64
+}
+
+// MiddlewareStats counts the requests a [Middleware] has seen.
+type MiddlewareStats struct {
+	Allowed  int64 // passed to the next handler
+	Rejected int64 // over their quota (or costing more than it)
+	Errors   int64 // the key func or the limiter failed
+}
+
+// Stats returns the counts so far.
+func (m *Middleware) Stats() MiddlewareStats {
+	return MiddlewareStats{Allowed: m.allowed.Load(), Rejected: m.rejected.Load(), Errors: m.errored.Load()}
 }
 
 type policyValue struct {
@@ -281,6 +295,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if m.keyFunc != nil {
 		k, err := m.keyFunc(r)
 		if err != nil {
+			m.errored.Add(1)
 			m.onError(w, r, err)
 			return
 		}
@@ -295,6 +310,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	res, err := m.l.AllowN(r.Context(), key, n)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidCost) {
+			m.errored.Add(1)
 			m.onError(w, r, err)
 			return
 		}
@@ -307,9 +323,11 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		if res.RetryAfter > 0 && res.RetryAfter < Forever {
 			h["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(res.RetryAfter), 10)}
 		}
+		m.rejected.Add(1)
 		m.reject(w, r, res)
 		return
 	}
+	m.allowed.Add(1)
 	next.ServeHTTP(w, r)
 }
 

@@ -309,6 +309,8 @@ func TestMiddlewareOptions(t *testing.T) {
 	assert.Equal(t, Forever, rejected.RetryAfter)
 	assert.Empty(t, w.Header().Get("Retry-After"))
 
+	assert.Equal(t, MiddlewareStats{Allowed: 1, Rejected: 2, Errors: 1}, m.Stats())
+
 	failing := failingLimiter{}
 	m2, err := NewMiddleware(failing)
 	require.NoError(t, err)

@@ -31,7 +31,8 @@ type Limiter interface {
 	newStore(seed maphash.Seed, cfg keyedConfig) keyedStore
 }
 
-// KeyedOption configures [NewKeyed]: [WithMaxKeys], [WithIdleTimeout].
+// KeyedOption configures [NewKeyed]: [WithMaxKeys], [WithIdleTimeout],
+// [WithCapHook].
 type KeyedOption interface {
 	applyKeyed(*keyedConfig)
 }
@@ -39,7 +40,21 @@ type KeyedOption interface {
 type keyedConfig struct {
 	maxKeys int
 	idle    time.Duration
+	hook    func(KeyedStats)
+	hookSet bool
 }
+
+type capHookOption func(KeyedStats)
+
+// WithCapHook sets a function told when the key cap pushes out a key that
+// was not back at its full quota (that key starts afresh on its next
+// request): the cap is too small for the traffic, or someone is cycling
+// through addresses. It is called with the stats of the moment, outside any
+// lock, on the goroutine of the request that caused it, at most once a
+// second; it should return quickly. A nil f is refused.
+func WithCapHook(f func(KeyedStats)) KeyedOption { return capHookOption(f) }
+
+func (o capHookOption) applyKeyed(c *keyedConfig) { c.hook, c.hookSet = o, true }
 
 type idleOption time.Duration
 
@@ -116,6 +131,9 @@ func NewKeyed(l Limiter, opts ...KeyedOption) (*Keyed, error) {
 	}
 	if cfg.maxKeys < 1 || cfg.maxKeys > MaxKeys {
 		return nil, fmt.Errorf("limit: max keys must be between 1 and %d, got %d", MaxKeys, cfg.maxKeys)
+	}
+	if cfg.hookSet && cfg.hook == nil {
+		return nil, fmt.Errorf("limit: nil cap hook")
 	}
 	if cfg.idle < 0 || cfg.idle > MaxRefill {
 		return nil, fmt.Errorf("limit: idle timeout must be between 0 and %v, got %v", MaxRefill, cfg.idle)
@@ -202,6 +220,8 @@ type store[S any] struct {
 	evicted   atomic.Int64
 	displaced atomic.Int64
 	next      atomic.Uint64 // round-robin start for displacing from other shards
+	hook      func(KeyedStats)
+	lastHook  atomic.Int64 // time of the last hook call, ns; math.MinInt64: never
 }
 
 func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
@@ -211,7 +231,8 @@ func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
 	for ns < 256 && ns*64 < cfg.maxKeys {
 		ns <<= 1
 	}
-	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys), idle: int64(cfg.idle)}
+	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys), idle: int64(cfg.idle), hook: cfg.hook}
+	s.lastHook.Store(math.MinInt64)
 	for i := range s.shards {
 		s.shards[i].m = make(map[uint64]*S)
 	}
@@ -261,11 +282,28 @@ func (s *store[S]) insert(sh *shard[S], h uint64, now int64) *S {
 			sh.mu.Unlock()
 			return st
 		}
-		ok := s.displace(sh, now)
+		ok, live := s.displace(sh, now)
 		sh.mu.Unlock()
 		if !ok {
-			s.displaceElsewhere(now)
+			live = s.displaceElsewhere(now)
 		}
+		if live {
+			s.tell(now)
+		}
+	}
+}
+
+// tell calls the cap hook, at most once a second.
+func (s *store[S]) tell(now int64) {
+	if s.hook == nil {
+		return
+	}
+	last := s.lastHook.Load()
+	if last != math.MinInt64 && now-last < int64(time.Second) && now >= last {
+		return
+	}
+	if s.lastHook.CompareAndSwap(last, now) {
+		s.hook(s.stats())
 	}
 }
 
@@ -302,9 +340,10 @@ func (s *store[S]) sweep(sh *shard[S], now int64, limit int) int {
 	return gone
 }
 
-// displace pushes out the key of sh furthest from its limit among a few
-// sampled. Under sh.mu.
-func (s *store[S]) displace(sh *shard[S], now int64) bool {
+// displace pushes out the key of sh closest to its full quota among a few
+// sampled, and reports whether it found one and whether that key was not
+// yet back at full quota. Under sh.mu.
+func (s *store[S]) displace(sh *shard[S], now int64) (ok, live bool) {
 	var victim uint64
 	var vst *S
 	best := int64(0)
@@ -320,7 +359,7 @@ func (s *store[S]) displace(sh *shard[S], now int64) bool {
 		}
 	}
 	if vst == nil {
-		return false
+		return false, false
 	}
 	full := best <= 0
 	s.a.kill(vst, now, 0, true)
@@ -331,22 +370,24 @@ func (s *store[S]) displace(sh *shard[S], now int64) bool {
 	} else {
 		s.displaced.Add(1)
 	}
-	return true
+	return true, !full
 }
 
 // displaceElsewhere makes room in some other shard; it is called holding no
-// lock, when the shard of a new key holds none to push out.
-func (s *store[S]) displaceElsewhere(now int64) {
+// lock, when the shard of a new key holds none to push out. It reports
+// whether the key pushed out was not yet back at full quota.
+func (s *store[S]) displaceElsewhere(now int64) bool {
 	start := s.next.Add(1)
 	for i := range uint64(len(s.shards)) {
 		sh := &s.shards[(start+i)&s.mask]
 		sh.mu.Lock()
-		ok := s.displace(sh, now)
+		ok, live := s.displace(sh, now)
 		sh.mu.Unlock()
 		if ok {
-			return
+			return live
 		}
 	}
+	return false
 }
 
 func (s *store[S]) stats() KeyedStats {

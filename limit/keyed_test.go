@@ -245,3 +245,25 @@ func TestKeyedIdleTimeout(t *testing.T) {
 	_, err := NewKeyed(b, WithIdleTimeout(-time.Second))
 	assert.EqualError(t, err, "limit: idle timeout must be between 0 and 876000h0m0s, got -1s")
 }
+
+func TestKeyedCapHook(t *testing.T) {
+	clk := newFakeClock()
+	b, err := NewTokenBucket(0.1, 3, WithClock(clk))
+	require.NoError(t, err)
+	var events []KeyedStats
+	k, err := NewKeyed(b, WithMaxKeys(10), WithCapHook(func(s KeyedStats) { events = append(events, s) }))
+	require.NoError(t, err)
+	for i := range 100 { // 90 live keys displaced within one second: one event
+		require.True(t, k.Allow(fmt.Sprint(i)))
+	}
+	require.Len(t, events, 1)
+	assert.Equal(t, KeyedStats{Keys: 9, Displaced: 1}, events[0])
+	clk.Add(time.Second)
+	require.True(t, k.Allow("one more"))
+	require.Len(t, events, 2)
+	assert.Equal(t, int64(91), events[1].Displaced)
+	assert.Equal(t, int64(91), k.Stats().Displaced)
+
+	_, err = NewKeyed(b, WithCapHook(nil))
+	assert.EqualError(t, err, "limit: nil cap hook")
+}
