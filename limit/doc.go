@@ -36,9 +36,9 @@
 // ([WithMaxKeys]). Keys back at their full quota are forgotten a few at a
 // time as new keys arrive ([WithIdleTimeout]); no goroutine sweeps, and
 // nothing ever holds a lock across the whole table. [Keyed.Stats] and
-// [WithCapHook] tell when the cap forces out keys still in use. A [Keyed] implements
-// [KeyedLimiter], the interface the middleware consumes, as do the
-// Redis-backed limiters of limit/redislimit.
+// [WithCapHook] tell when the cap forces out keys still in use. A [Keyed]
+// implements [KeyedLimiter], the interface the middleware consumes, as do
+// the Redis-backed limiters of limit/redislimit.
 //
 // # HTTP
 //
