@@ -20,8 +20,9 @@ import (
 // [Breaker.Do], ...), admitted or rejected; creating it counts as a use,
 // looking it up does not. Eviction takes the breaker whose last use is the
 // oldest, so a breaker busy throttling a failing host is never evicted in
-// favour of an idle one. Uses are told apart to the microsecond: two uses
-// less than a microsecond apart may count as simultaneous.
+// favour of an idle one. Uses are told apart to 10 µs: two uses less than
+// that apart may count as simultaneous, so that parallel calls on a busy
+// breaker do not all write its last-use time.
 //
 // Looking up an existing breaker takes no lock and does not allocate. A
 // new name costs O(1) amortised: it goes into an index under a lock, and
@@ -112,6 +113,7 @@ func (g *Group) add(name string) *Breaker {
 	}
 	b := newBreaker(&g.cfg, name)
 	b.base = int64(b.start.Sub(g.origin))
+	b.track = true
 	g.all[name] = b
 	g.n.Store(int64(len(g.all)))
 	return b
