@@ -138,8 +138,11 @@ func WithPrefix(prefix string) Option {
 }
 
 // WithTimeout bounds how long a call waits for Redis before the fallback
-// decides it (and the limiter switches to the fallback). Between
-// [MinTimeout] and [MaxTimeout]. Default [DefaultTimeout].
+// decides it (and the limiter switches to the fallback). Keep it shorter
+// than the deadlines of the callers' contexts: a call whose own ctx ends
+// first returns ctx.Err() and, being the caller's business, does not count
+// as an outage. Between [MinTimeout] and [MaxTimeout]. Default
+// [DefaultTimeout].
 func WithTimeout(d time.Duration) Option {
 	return opt(func(c *config) {
 		if d < MinTimeout || d > MaxTimeout {
