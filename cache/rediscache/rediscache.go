@@ -571,7 +571,11 @@ func (c *Cache[V]) read(ctx context.Context, key, rkey string, now int64) (v V, 
 	// empty string instead of nil, which go-redis turns into the redis.Nil
 	// error and then examines for a retry at the cost of about 20
 	// allocations. No record is empty, so an empty string is a miss.
-	s, err := c.rdb.GetRange(ctx, rkey, 0, -1).Result()
+	// The command is built here rather than with GetRange, whose int64
+	// parameters cost an allocation each when boxed; constants do not.
+	cmd := redis.NewStringCmd(ctx, "getrange", rkey, 0, -1)
+	_ = c.rdb.Process(ctx, cmd)
+	s, err := cmd.Result()
 	if err != nil {
 		return v, readErr, 0, err
 	}
