@@ -74,3 +74,33 @@ func ExampleNew() {
 	// shedding: threshold must be between 1 and 1000 permille, got 1200
 	// true
 }
+
+func ExampleWithEventHook() {
+	s, err := shedding.New(
+		shedding.WithLoadSource(shedding.LoadFunc(func() int64 { return 1000 })), // saturated
+		shedding.WithEventHook(func(e shedding.Event) {
+			fmt.Println("shedding:", e.Shedding)
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	// Requests pile up in flight until the shedder turns the next away.
+	var held []shedding.Token
+	for {
+		tok, err := s.Allow(shedding.Default)
+		if err != nil {
+			break
+		}
+		held = append(held, tok)
+	}
+	for _, tok := range held {
+		tok.Pass()
+	}
+	st := s.Stats()
+	fmt.Println("dropped:", st.Dropped[shedding.Default.Index()])
+	// Output:
+	// shedding: true
+	// dropped: 1
+}

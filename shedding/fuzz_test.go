@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The parsers' contract under fuzzing: garbage is an error, never a panic,
@@ -132,6 +133,39 @@ func FuzzParseProcStat(f *testing.F) {
 		busy, total, err := parseProcStat(data)
 		if err == nil && (total == 0 || busy > total) {
 			t.Fatalf("parseProcStat(%q) = %d, %d without error", data, busy, total)
+		}
+	})
+}
+
+// FuzzNew: any combination of numeric options either builds a shedder that
+// admits and sheds without panicking, or is refused with an error.
+func FuzzNew(f *testing.F) {
+	f.Add(int64(5e9), 50, int64(900), int64(1e9), 0.9, int64(1e9), 0.25, 4, int64(500))
+	f.Add(int64(1), 1, int64(1), int64(0), 0.0, int64(1), 1.0, 1, int64(-1))
+	f.Add(int64(-1), -1, int64(0), int64(-1), math.NaN(), int64(0), math.Inf(1), 0, int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, window int64, buckets int, threshold, coolOff int64, beta float64, coldRT int64, headroom float64, minFlight int, load int64) {
+		s, err := New(WithShedWindow(time.Duration(window)), WithBuckets(buckets), WithThreshold(threshold),
+			WithCoolOff(time.Duration(coolOff)), WithFlyingSmoothing(beta), WithColdRT(time.Duration(coldRT)),
+			WithPriorityHeadroom(headroom), WithMinInFlight(minFlight),
+			WithLoadSource(LoadFunc(func() int64 { return load })))
+		if err != nil {
+			if s != nil || !strings.HasPrefix(err.Error(), "shedding: ") {
+				t.Fatalf("New = %v, %v", s, err)
+			}
+			return
+		}
+		defer s.Close()
+		var toks []Token
+		for i := range 64 {
+			if tok, err := s.Allow(Priority(i%3 - 1)); err == nil {
+				toks = append(toks, tok)
+			}
+		}
+		for _, tok := range toks {
+			tok.Pass()
+		}
+		if st := s.Stats(); st.InFlight != 0 || st.Bound < 1 {
+			t.Fatalf("stats %+v", st)
 		}
 	})
 }
