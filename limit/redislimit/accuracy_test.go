@@ -126,8 +126,9 @@ func runFleet(t *testing.T, start time.Time, span time.Duration, mk func(rdb red
 // starved reports, for a run that admitted less than the lower bound,
 // whether to run again: callers starved of CPU by a loaded machine (load
 // averages of 30 on 2 cores are seen here) let the bucket sit full, and
-// tokens of a full bucket are lost by design. Over-admission is never
-// retried. One retry.
+// tokens of a full bucket are lost by design; the gaps the test measures
+// cover most of that, not all (a reply can wait for a CPU before the
+// caller sees it). Over-admission is never retried. One retry.
 func starved(t *testing.T, attempt int, allowed int64, low float64) bool {
 	if attempt == 0 && float64(allowed) < low {
 		t.Logf("admitted %d < %.0f: callers starved? running again", allowed, low)
@@ -138,13 +139,17 @@ func starved(t *testing.T, attempt int, allowed int64, low float64) bool {
 
 func TestAccuracyTokenBucket(t *testing.T) {
 	want := accBurst + accRate*accSpan.Seconds() // 1020
-	p := prefix(t)
-	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
-		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
-	})
-	lost := res.lost(accRate, accBurst)
-	t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%; %.0f lost to gaps in demand, longest %v), %d round trips",
-		accInstances, res.allowed, res.calls, want, lost, res.gaps[0], res.stats.RoundTrips)
+	var res fleetResult
+	var lost float64
+	for attempt := 0; attempt == 0 || starved(t, attempt-1, res.allowed, want*0.98-lost); attempt++ {
+		p := prefix(t)
+		res = runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+			return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p), redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook))
+		})
+		lost = res.lost(accRate, accBurst)
+		t.Logf("token bucket, %d instances: admitted %d of %d calls (want %.0f ±2%%; %.0f lost to gaps in demand, longest %v), %d round trips",
+			accInstances, res.allowed, res.calls, want, lost, res.gaps[0], res.stats.RoundTrips)
+	}
 	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
 	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-lost)
 	assert.Zero(t, res.stats.Fallback)
@@ -157,19 +162,22 @@ func TestAccuracyTokenBucket(t *testing.T) {
 // most the leased tokens left unspent: instances × (batch-1).
 func TestAccuracyTokenBucketLease(t *testing.T) {
 	const batch = 10
-	p := prefix(t)
-	res := runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
-		return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p),
-			redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook), redislimit.WithLease(batch))
-	})
 	want := accBurst + accRate*accSpan.Seconds()
-	perCall := float64(res.stats.RoundTrips) / float64(res.calls)
-	lost := res.lost(accRate, accBurst)
-	t.Logf("token bucket with lease %d, %d instances: admitted %d of %d calls (want %.0f, -%d..+2%%; %.0f lost to gaps in demand), %.3f round trips per call, %d calls decided locally",
-		batch, accInstances, res.allowed, res.calls, want, accInstances*(batch-1), lost, perCall, res.stats.Local)
+	var res fleetResult
+	var lost float64
+	for attempt := 0; attempt == 0 || starved(t, attempt-1, res.allowed, want*0.98-accInstances*(batch-1)-lost); attempt++ {
+		p := prefix(t)
+		res = runFleet(t, time.Time{}, accSpan, func(rdb redis.UniversalClient, hook func(redislimit.Event)) (*redislimit.Limiter, error) {
+			return redislimit.NewTokenBucket(rdb, accRate, accBurst, redislimit.WithPrefix(p),
+				redislimit.WithInstances(accInstances), redislimit.WithTimeout(2*time.Second), redislimit.WithEventHook(hook), redislimit.WithLease(batch))
+		})
+		lost = res.lost(accRate, accBurst)
+		t.Logf("token bucket with lease %d, %d instances: admitted %d of %d calls (want %.0f, -%d..+2%%; %.0f lost to gaps in demand), %.3f round trips per call, %d calls decided locally",
+			batch, accInstances, res.allowed, res.calls, want, accInstances*(batch-1), lost, float64(res.stats.RoundTrips)/float64(res.calls), res.stats.Local)
+	}
 	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
 	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-accInstances*(batch-1)-lost)
-	assert.Less(t, perCall, 0.7, "remembered denials save round trips")
+	assert.Less(t, float64(res.stats.RoundTrips)/float64(res.calls), 0.7, "remembered denials save round trips")
 }
 
 // Below the limit, a lease of batch tokens serves batch calls: round trips

@@ -64,7 +64,7 @@ func TestStateNeverMovesBackwards(t *testing.T) {
 	rdb := client(t)
 	ctx := context.Background()
 	p := prefix(t)
-	l, err := redislimit.NewTokenBucket(rdb, 10, 5, redislimit.WithPrefix(p))
+	l, err := redislimit.NewTokenBucket(rdb, 10, 5, redislimit.WithPrefix(p), slowMachine)
 	require.NoError(t, err)
 	closeLimiter(t, l)
 	tm, err := rdb.Time(ctx).Result()
@@ -79,7 +79,7 @@ func TestStateNeverMovesBackwards(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, future, got)
 
-	fw, err := redislimit.NewFixedWindow(rdb, 5, time.Second, redislimit.WithPrefix(p+"fw:"))
+	fw, err := redislimit.NewFixedWindow(rdb, 5, time.Second, redislimit.WithPrefix(p+"fw:"), slowMachine)
 	require.NoError(t, err)
 	closeLimiter(t, fw)
 	win := tm.UnixMicro()/1e6 + 5 // a window five seconds ahead, full
@@ -99,10 +99,10 @@ func TestTTLNeverZero(t *testing.T) {
 	rdb := client(t)
 	ctx := context.Background()
 	p := prefix(t)
-	l, err := redislimit.NewTokenBucket(rdb, 1e6, 1, redislimit.WithPrefix(p))
+	l, err := redislimit.NewTokenBucket(rdb, 1e6, 1, redislimit.WithPrefix(p), slowMachine)
 	require.NoError(t, err)
 	closeLimiter(t, l)
-	fw, err := redislimit.NewFixedWindow(rdb, 1000, time.Millisecond, redislimit.WithPrefix(p+"fw:"))
+	fw, err := redislimit.NewFixedWindow(rdb, 1000, time.Millisecond, redislimit.WithPrefix(p+"fw:"), slowMachine)
 	require.NoError(t, err)
 	closeLimiter(t, fw)
 	for i := 0; i < 200; i++ {
@@ -113,7 +113,7 @@ func TestTTLNeverZero(t *testing.T) {
 	}
 	assert.Zero(t, l.Stats().Errors+fw.Stats().Errors)
 	// A slow bucket's key lives until the bucket is full again.
-	slow, err := redislimit.NewTokenBucket(rdb, 0.01, 3, redislimit.WithPrefix(p+"slow:"))
+	slow, err := redislimit.NewTokenBucket(rdb, 0.01, 3, redislimit.WithPrefix(p+"slow:"), slowMachine)
 	require.NoError(t, err)
 	closeLimiter(t, slow)
 	_, err = slow.AllowN(ctx, "k", 2)
@@ -235,7 +235,7 @@ func readCommand(rd *bufio.Reader) (string, error) {
 }
 
 func TestGarbageServer(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const timeout = 300 * time.Millisecond
 	for _, tc := range []struct {
 		name    string
 		reply   string

@@ -305,7 +305,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // most the timeout, then the fallback decides until the server is back.
 func TestFaultStalledServer(t *testing.T) {
 	srv := startRedis(t)
-	const timeout = 100 * time.Millisecond
+	const timeout = 300 * time.Millisecond
 	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
 	l, err := redislimit.NewTokenBucket(rdb, 1000, 100, redislimit.WithPrefix(prefix(t)),

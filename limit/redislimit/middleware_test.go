@@ -17,7 +17,7 @@ func TestMiddlewareFleet(t *testing.T) {
 	p := prefix(t)
 	var handlers []http.Handler
 	for i := 0; i < 2; i++ {
-		l, err := redislimit.NewTokenBucket(client(t), 0.5, 3, redislimit.WithPrefix(p), redislimit.WithInstances(2))
+		l, err := redislimit.NewTokenBucket(client(t), 0.5, 3, redislimit.WithPrefix(p), redislimit.WithInstances(2), slowMachine)
 		require.NoError(t, err)
 		closeLimiter(t, l)
 		mw, err := limit.NewMiddleware(l)
