@@ -13,8 +13,9 @@
 //     row is Take on a limiter that never makes it wait, pass only.
 //   - BenchmarkKeyedAllow/{serial,parallel}: Allow over 100,000 keys, every
 //     key already known, each allowed.
-//   - BenchmarkKeyedHotKey: half the goroutines hammer one key over its
-//     quota, the others decide for the 100,000 other keys.
+//   - BenchmarkKeyedHotKey: a goroutine hammers one key over its quota
+//     while the benchmark's goroutine decides for the 100,000 others; ns/op
+//     is theirs, to compare with BenchmarkKeyedAllow/serial.
 //   - BenchmarkLimitMiddleware/{serial,parallel}: a request through levee's
 //     middleware (per-address key, headers) to an empty handler, beside the
 //     bare handler: the difference is the middleware's cost.
