@@ -31,7 +31,10 @@
 //
 // Every time to live is jittered ([WithJitter], ±5% by default), so keys
 // written in one burst expire over a spread instead of at one instant.
-// Expiry is checked on read; nothing scans the cache in the background.
+// Expiry is checked on read; nothing scans the cache in the background:
+// an expired entry stays until it is read, replaced or evicted (eviction
+// takes expired entries first when it meets them), so the capacity bounds
+// it like any other.
 // With [WithStaleGrace], an expired entry whose reload fails is served for
 // a bounded grace period, marked [SourceStale] by [Cache.TakeResult]. With
 // [WithRefreshAfter], an entry older than the refresh age is reloaded in

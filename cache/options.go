@@ -179,10 +179,12 @@ func WithClock(clk Clock) Option {
 }
 
 // WithWeigher makes the capacity given to [New] a total weight instead of
-// an entry count: each entry weighs weigh(key, value), which must be
-// between 1 and the capacity (a weight below 1 counts as 1; an entry
-// heavier than the whole cache is not stored). K and V must be the cache's
-// own type parameters; New returns an error otherwise.
+// an entry count: each entry weighs weigh(key, value), called outside the
+// cache's locks on every write. A weight below 1 counts as 1. Each shard
+// holds its share of the capacity, so an entry heavier than
+// capacity / shards is not stored (and removes the key's old value); use
+// [WithShards] to allow heavier entries. K and V must be the cache's own
+// type parameters; New returns an error otherwise.
 func WithWeigher[K comparable, V any](weigh func(key K, value V) int64) Option {
 	return optionFunc(func(c *config) {
 		if weigh == nil {

@@ -9,10 +9,11 @@ import "sync/atomic"
 //   - a new key enters the small queue S (a tenth of the capacity), unless
 //     it is remembered in the ghost queue G, in which case it enters the
 //     main queue M directly;
-//   - evicting from S: an entry read at least twice since it entered moves
+//   - evicting from S: an entry read since it entered (promoteFreq) moves
 //     to M, any other entry leaves and its key goes to G;
 //   - evicting from M: an entry read since it was last looked at is given
 //     another round (its count decremented), any other entry leaves;
+//   - an entry past its expiry and grace leaves whatever its count;
 //   - G remembers as many keys as M holds entries.
 //
 // Compared with LRU, a read only bumps a saturating 2-bit counter (no list
