@@ -253,8 +253,8 @@ func TestTokenBucketWaitCanceledGivesBack(t *testing.T) {
 	assert.ErrorIs(t, b.Wait(ctx), context.Canceled)
 	assert.Equal(t, before, b.tat.Load(), "the reserved token is back")
 
-	// With the real timer.
-	b2, err := NewTokenBucket(1, 1)
+	// With the real timer: the next token is 100s away.
+	b2, err := NewTokenBucket(0.01, 1)
 	require.NoError(t, err)
 	require.True(t, b2.Allow())
 	ctx2, cancel2 := context.WithCancel(context.Background())
@@ -262,7 +262,7 @@ func TestTokenBucketWaitCanceledGivesBack(t *testing.T) {
 	assert.ErrorIs(t, b2.Wait(ctx2), context.Canceled)
 	r, _ := b2.AllowN(time.Now(), 0)
 	assert.Positive(t, r.ResetAfter)
-	assert.LessOrEqual(t, r.ResetAfter, time.Second, "one token owed, not two")
+	assert.LessOrEqual(t, r.ResetAfter, 100*time.Second, "one token owed, not two")
 }
 
 func TestTokenBucketReservation(t *testing.T) {
