@@ -79,18 +79,24 @@ func together(n int, f func(i int)) {
 // while its placeholder lives.
 func TestPenetration(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		opts     []rediscache.Option
-		maxLoads int64
+		name       string
+		opts       []rediscache.Option
+		maxLoads   int64
+		background bool // callers pass context.Background: loads run on a caller's goroutine
 	}{
-		{"no lease", nil, 4},
-		{"lease", []rediscache.Option{rediscache.WithLease(5*time.Second, 5*time.Second)}, 1},
+		{"no lease", nil, 4, false},
+		{"no lease, background", nil, 4, true},
+		{"lease", []rediscache.Option{rediscache.WithLease(5*time.Second, 5*time.Second)}, 1, false},
+		{"lease, background", []rediscache.Option{rediscache.WithLease(5*time.Second, 5*time.Second)}, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]rediscache.Option{rediscache.WithPrefix(prefix(t)), rediscache.WithNotFoundTTL(30 * time.Second)}, tc.opts...)
 			caches := instances(t, 4, opts...)
 			loader := &countingLoader{delay: 50 * time.Millisecond, fail: rediscache.ErrNotFound}
 			ctx := ctxT(t, 20*time.Second)
+			if tc.background {
+				ctx = context.Background()
+			}
 
 			var notFound, other atomic.Int64
 			take := func(i int) {

@@ -257,7 +257,9 @@ func (c *Cache[V]) Stats() Stats {
 // on a goroutine of its own with a context that carries the values of the
 // first caller's ctx but not its deadline or cancellation; each caller
 // waits only as long as its own ctx allows, and the load's context is
-// cancelled once every caller has left. Callers sharing a load get the
+// cancelled once every caller has left. (When the first caller's ctx can
+// never end, as context.Background, the load runs on its goroutine with
+// its ctx, which costs less and changes nothing it could observe.) Callers sharing a load get the
 // same value (for a pointer or a map, the same one: do not modify it).
 //
 // Take returns [ErrNotFound] for a key the loader reported missing, until
@@ -329,7 +331,19 @@ func (c *Cache[V]) fill(ctx context.Context, j *job[V]) (V, error) {
 	if j.down {
 		flight = outageFlight + flight
 	}
-	v, shared, err := c.sf.DoContext(ctx, flight, j.run)
+	var v V
+	var shared bool
+	var err error
+	if ctx.Done() == nil {
+		// ctx never ends (context.Background and the like), so this
+		// caller could never leave the load early: run it on this
+		// goroutine, sparing the goroutine, the context and the channel
+		// a detached load costs. Callers that can leave still join it
+		// and leave as they please.
+		v, shared, err = c.sf.Do(flight, func() (V, error) { return j.run(ctx) })
+	} else {
+		v, shared, err = c.sf.DoContext(ctx, flight, j.run)
+	}
 	if shared {
 		c.st.shared.Add(1)
 	}
