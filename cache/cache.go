@@ -501,7 +501,9 @@ func (c *Cache[K, V]) Take(ctx context.Context, key K, load func(ctx context.Con
 // its grace period gets the old value, with [SourceStale] and a nil error,
 // if the load fails or its ctx ends first. With [WithRefreshAfter], a
 // caller that finds the entry older than the refresh age starts one
-// background reload and, like every other caller, gets the current value.
+// background reload and, like every other caller, gets the current value;
+// a failed reload is tried again halfway between its failure and the
+// expiry.
 func (c *Cache[K, V]) TakeResult(ctx context.Context, key K, load func(ctx context.Context) (V, error)) (Result[V], error) {
 	var res Result[V]
 	if load == nil {
@@ -702,8 +704,13 @@ func (c *Cache[K, V]) keep(s *shard[K, V], key K, v V, w, now int64, err error, 
 		}
 	default:
 		// A failed load leaves the entry (expired or not) as it was, for
-		// serving stale; a failed refresh may be tried again.
+		// serving stale. A failed refresh is tried again halfway to the
+		// expiry, not by the very next Take: a source that fails is not
+		// hammered by every reader of a hot key.
 		if e := s.m[key]; e != nil {
+			if e.refreshAt != never && now >= e.refreshAt && e.expire != never {
+				e.refreshAt = now + (e.expire-now)/2
+			}
 			e.refreshing.Store(false)
 		}
 	}

@@ -306,6 +306,23 @@ func TestRefreshAfter(t *testing.T) {
 	v, ok := c.Get("k")
 	assert.True(t, ok)
 	assert.Equal(t, 2, v)
+
+	// The failed refresh is retried halfway to the expiry (20 s left at the
+	// failure: 10 s later), not by the next Take.
+	var retries atomic.Int64
+	retry := func(context.Context) (int, error) { retries.Add(1); return 3, nil }
+	clk.Advance(9 * time.Second)
+	for i := 0; i < 10; i++ {
+		v, err = c.Take(ctx, "k", retry)
+		require.NoError(t, err)
+		assert.Equal(t, 2, v)
+	}
+	assert.Equal(t, int64(0), retries.Load(), "retried before halfway to the expiry")
+	clk.Advance(time.Second)
+	_, err = c.Take(ctx, "k", retry)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { v, _ := c.Get("k"); return v == 3 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, int64(1), retries.Load())
 }
 
 // Keys of every kind: hashed ones spread over shards, others share one.
