@@ -321,19 +321,29 @@ func (c *Cache[K, V]) stamp(e *entry[K, V], now int64, ttl time.Duration) {
 	if ttl <= 0 || ttl > MaxTTL {
 		return
 	}
-	e.expire = now + c.lifetime(ttl)
+	e.expire = addSat(now, c.lifetime(ttl))
 	e.dead = e.expire
 	if e.notFound {
 		return
 	}
 	if c.cfg.grace > 0 {
-		e.dead += int64(c.cfg.grace)
+		e.dead = addSat(e.dead, int64(c.cfg.grace))
 	}
 	if c.cfg.refresh > 0 {
-		if at := now + c.lifetime(c.cfg.refresh); at < e.expire {
+		if at := addSat(now, c.lifetime(c.cfg.refresh)); at < e.expire {
 			e.refreshAt = at
 		}
 	}
+}
+
+// addSat adds two non-negative durations, or a time and a duration,
+// saturating at never: a clock run centuries ahead must not wrap an expiry
+// into the past.
+func addSat(a, b int64) int64 {
+	if b > 0 && a > never-b {
+		return never
+	}
+	return a + b
 }
 
 // detach keeps the load of key in flight, if any, from storing its

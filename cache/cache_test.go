@@ -153,6 +153,11 @@ func TestSetWithTTL(t *testing.T) {
 		_, ok = c.Get(k)
 		assert.True(t, ok, "%s expired", k)
 	}
+	// Two centuries on, the longest TTL still does not wrap into the past.
+	clk.Advance(100 * 365 * 24 * time.Hour)
+	c.SetWithTTL("max", 5, cache.MaxTTL)
+	_, ok = c.Get("max")
+	assert.True(t, ok, "an entry with MaxTTL expired at once")
 }
 
 // Each waiter is bounded by its own ctx; the load by none of them and it
