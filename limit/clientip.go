@@ -38,11 +38,17 @@ func (c *clientIP) isTrusted(a netip.Addr) bool {
 // key returns the rate-limit key of r: the client's address, masked to
 // its network (/32 and /64 by default), as text.
 func (c *clientIP) key(r *http.Request) string {
+	var buf [64]byte
+	return string(c.appendKey(buf[:0], r))
+}
+
+// appendKey appends the key of r to b.
+func (c *clientIP) appendKey(b []byte, r *http.Request) []byte {
 	peer, ok := parseHostPort(r.RemoteAddr)
 	if !ok {
-		return r.RemoteAddr
+		return append(b, r.RemoteAddr...)
 	}
-	return c.format(c.client(peer, r.Header))
+	return c.appendAddr(b, c.client(peer, r.Header))
 }
 
 // client walks the proxy header from right to left, from the peer, past
@@ -99,20 +105,20 @@ func (c *clientIP) client(peer netip.Addr, h http.Header) netip.Addr {
 	return last // every hop is trusted: the request came from inside
 }
 
-func (c *clientIP) format(a netip.Addr) string {
+func (c *clientIP) appendAddr(b []byte, a netip.Addr) []byte {
 	a = a.Unmap().WithZone("")
 	bits := c.v6bits
 	if a.Is4() {
 		bits = c.v4bits
 	}
 	if bits == a.BitLen() {
-		return a.String()
+		return a.AppendTo(b)
 	}
 	p, err := a.Prefix(bits)
 	if err != nil { // cannot happen: bits is validated
-		return a.String()
+		return a.AppendTo(b)
 	}
-	return p.String()
+	return p.AppendTo(b)
 }
 
 // parseHostPort reads RemoteAddr: "ip:port", "[ip]:port", or a bare IP.

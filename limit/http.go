@@ -137,6 +137,7 @@ func WithPolicyName(name string) MiddlewareOption {
 // with [NewMiddleware].
 type Middleware struct {
 	l        KeyedLimiter
+	keyed    *Keyed // l, when it is one: the address key then costs no string
 	ip       clientIP
 	keyFunc  func(*http.Request) (string, error)
 	cost     func(*http.Request) int
@@ -179,7 +180,8 @@ func NewMiddleware(l KeyedLimiter, opts ...MiddlewareOption) (*Middleware, error
 			o.applyMiddleware(&cfg)
 		}
 	}
-	m := &Middleware{l: l, legacy: cfg.legacy, keyFunc: cfg.keyFunc, cost: cfg.cost, reject: cfg.reject, onError: cfg.onError}
+	keyed, _ := l.(*Keyed)
+	m := &Middleware{l: l, keyed: keyed, legacy: cfg.legacy, keyFunc: cfg.keyFunc, cost: cfg.cost, reject: cfg.reject, onError: cfg.onError}
 	var errs []error
 	for _, s := range cfg.trusted {
 		p, err := parsePrefix(s)
@@ -291,23 +293,28 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 }
 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	var key string
-	if m.keyFunc != nil {
-		k, err := m.keyFunc(r)
-		if err != nil {
-			m.errored.Add(1)
-			m.onError(w, r, err)
-			return
-		}
-		key = k
-	} else {
-		key = m.ip.key(r)
-	}
 	n := 1
 	if m.cost != nil {
 		n = m.cost(r)
 	}
-	res, err := m.l.AllowN(r.Context(), key, n)
+	var res Result
+	var err error
+	switch {
+	case m.keyFunc != nil:
+		key, kerr := m.keyFunc(r)
+		if kerr != nil {
+			m.errored.Add(1)
+			m.onError(w, r, kerr)
+			return
+		}
+		res, err = m.l.AllowN(r.Context(), key, n)
+	case m.keyed != nil:
+		// The key is hashed from a stack buffer: no string is made.
+		var buf [64]byte
+		res, err = m.keyed.s.allowHashed(m.keyed.hash(m.ip.appendKey(buf[:0], r)), n)
+	default:
+		res, err = m.l.AllowN(r.Context(), m.ip.key(r), n)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrInvalidCost) {
 			m.errored.Add(1)

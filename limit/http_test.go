@@ -63,8 +63,18 @@ func TestMiddlewareHeadersTokenBucket(t *testing.T) {
 	assert.Equal(t, "1", w.Header().Get("Retry-After"))
 	assert.Equal(t, `"default";r=0;t=1`, w.Header().Get("RateLimit"))
 	assert.Equal(t, "too many requests\n", w.Body.String())
+	// The middleware's key is the one ClientIP names (it hashes the
+	// address bytes without making a string).
+	st, err := k.AllowAt(clk.Now(), m.ClientIP(request("192.0.2.1:1234")), 0)
+	require.NoError(t, err)
+	assert.Zero(t, st.Remaining)
+	assert.Equal(t, 1, k.Len())
 	// Another client is not affected.
 	assert.Equal(t, http.StatusNoContent, serve(h, request("192.0.2.2:1234")).Code)
+	v6 := request("[2001:db8:1:2::7]:443")
+	serve(h, v6)
+	st, _ = k.AllowAt(clk.Now(), "2001:db8:1:2::/64", 0)
+	assert.Equal(t, 9, st.Remaining, "IPv6 keyed by its /64")
 	clk.Add(10 * time.Millisecond)
 	assert.Equal(t, http.StatusNoContent, serve(h, request("192.0.2.1:1234")).Code)
 }

@@ -114,8 +114,14 @@ type KeyedStats struct {
 // A Keyed is safe for concurrent use by multiple goroutines and starts no
 // goroutine. It implements [KeyedLimiter].
 type Keyed struct {
-	s keyedStore
+	s    keyedStore
+	seed maphash.Seed // the store's
 }
+
+// hash hashes a key held in b as the store hashes the same key as a string
+// (maphash gives both the same hash), so the middleware need not make a
+// string of the address it formats.
+func (k *Keyed) hash(b []byte) uint64 { return maphash.Bytes(k.seed, b) }
 
 // NewKeyed returns a limiter per key shaped like l, holding at most
 // [WithMaxKeys] keys. l's own state is not used.
@@ -138,11 +144,12 @@ func NewKeyed(l Limiter, opts ...KeyedOption) (*Keyed, error) {
 	if cfg.idle < 0 || cfg.idle > MaxRefill {
 		return nil, fmt.Errorf("limit: idle timeout must be between 0 and %v, got %v", MaxRefill, cfg.idle)
 	}
-	st := l.newStore(maphash.MakeSeed(), cfg)
+	seed := maphash.MakeSeed()
+	st := l.newStore(seed, cfg)
 	if st == nil { // a typed nil, such as the *TokenBucket of a failed constructor
 		return nil, fmt.Errorf("limit: nil Limiter")
 	}
-	return &Keyed{s: st}, nil
+	return &Keyed{s: st, seed: seed}, nil
 }
 
 // AllowN takes n units of key's quota if they are available. It returns
@@ -177,6 +184,8 @@ func (k *Keyed) Prune() int { return k.s.prune() }
 
 type keyedStore interface {
 	allowN(key string, n int, now int64, haveNow bool) (Result, error)
+	// allowHashed is allowN, now, for the key of hash h.
+	allowHashed(h uint64, n int) (Result, error)
 	at(time.Time) int64
 	stats() KeyedStats
 	prune() int
@@ -245,13 +254,20 @@ func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
 func (s *store[S]) at(t time.Time) int64 { return s.a.at(t) }
 
 func (s *store[S]) allowN(key string, n int, now int64, haveNow bool) (Result, error) {
-	if r, err := s.a.check(n); err != nil {
-		return r, err
-	}
 	if !haveNow {
 		now = s.a.now()
 	}
-	h := maphash.String(s.seed, key)
+	return s.allowHash(maphash.String(s.seed, key), n, now)
+}
+
+func (s *store[S]) allowHashed(h uint64, n int) (Result, error) {
+	return s.allowHash(h, n, s.a.now())
+}
+
+func (s *store[S]) allowHash(h uint64, n int, now int64) (Result, error) {
+	if r, err := s.a.check(n); err != nil {
+		return r, err
+	}
 	sh := &s.shards[h>>56&s.mask]
 	for {
 		sh.mu.RLock()
