@@ -14,7 +14,13 @@ const DefaultWorkers = 16
 const MaxWorkers = 1 << 20
 
 // Option configures a [MapReduce], [MapReduceVoid] or [ForEach] call.
-type Option func(*config)
+// Options are values, as in every levee module: the last of a kind wins,
+// and a nil Option is ignored. [WithWorkers] is the one option.
+type Option interface{ apply(*config) }
+
+type workersOption int
+
+func (o workersOption) apply(c *config) { c.workers = int(o) }
 
 type config struct {
 	workers int
@@ -24,14 +30,14 @@ type config struct {
 // [DefaultWorkers]). n must be between 1 and [MaxWorkers]; otherwise the
 // call returns an error without running anything.
 func WithWorkers(n int) Option {
-	return func(c *config) { c.workers = n }
+	return workersOption(n)
 }
 
 func buildConfig(opts []Option) (config, error) {
 	c := config{workers: DefaultWorkers}
 	for _, opt := range opts {
 		if opt != nil {
-			opt(&c)
+			opt.apply(&c)
 		}
 	}
 	if c.workers < 1 || c.workers > MaxWorkers {
