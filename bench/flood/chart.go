@@ -80,6 +80,11 @@ func WriteChart(cfg Config, results []Result, paths ...string) error {
 		if !r.Levee && r.Variant != "unprotected" {
 			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		}
+		if r.Variant == "unprotected" {
+			// Drawn first and thick, so it shows under the lines that
+			// collapse with it.
+			l.Width = vg.Points(4)
+		}
 		if r.Variant == "levee-all" || r.Variant == "levee-limit-breaker" {
 			l.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
 			l.Width = vg.Points(2.2)
