@@ -207,6 +207,9 @@ type algo[S any] interface {
 	debt(st *S, now int64) int64
 }
 
+// maxShards bounds the shards of a store: a table of 100,000 keys has 256.
+const maxShards = 256
+
 const (
 	sweepBatch  = 8  // keys a new key looks at, to forget those back at full quota
 	sampleBatch = 16 // keys sampled to pick one to displace at the key cap
@@ -240,7 +243,7 @@ func newStore[S any](a algo[S], seed maphash.Seed, cfg keyedConfig) *store[S] {
 	// Enough shards that a hot key shares its lock with few others, few
 	// enough that a small table stays small.
 	ns := 1
-	for ns < 256 && ns*64 < cfg.maxKeys {
+	for ns < maxShards && ns*64 < cfg.maxKeys {
 		ns <<= 1
 	}
 	s := &store[S]{a: a, seed: seed, shards: make([]shard[S], ns), mask: uint64(ns - 1), max: int64(cfg.maxKeys), idle: int64(cfg.idle), hook: cfg.hook}
