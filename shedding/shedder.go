@@ -62,6 +62,14 @@ type shedCounter struct {
 
 type striped [shedStripes]shedCounter
 
+// Bits of Shedder.state.
+const (
+	stShedding   = 1 << 0 // a drop since the last calm spell
+	stDroppedOv  = 1 << 1 // a drop while overloaded, since the last bucket boundary
+	stLevelShift = 2      // bits 2-3: 1 + the highest class shed in the bucket in progress, 0 if none
+	stLevelMask  = 3 << stLevelShift
+)
+
 func (s *striped) sum() (n int64) {
 	for i := range s {
 		n += s[i].n.Load()
@@ -98,8 +106,11 @@ type slot struct {
 	// MaxInt64 while overloaded, the end of the cool-off after it, 0 when
 	// calm.
 	hotUntil atomic.Int64
-	bound    atomic.Uint64 // float64 bits
-	level    atomic.Int32  // the marginal class: the highest class shed in the previous bucket, 0 if none
+	level    atomic.Int32 // the marginal class: the highest class shed in the previous bucket, 0 if none
+	// limits[c][l]: the in-flight count above which class c is shed while
+	// l is the marginal class (float64 bits), from the bucket's bound, so
+	// that Allow looks a limit up instead of computing it.
+	limits [NumPriorities][NumPriorities]atomic.Uint64
 
 	// Totals of the bucket once it is over; guarded by Shedder.mu.
 	pass int64
@@ -136,11 +147,13 @@ type Shedder struct {
 	_         [64]byte
 	gate      atomic.Int64 // the last bucket a goroutine claimed to roll to
 	avgFlying atomic.Uint64
-	shedding  atomic.Bool // a drop since the last calm spell
-	droppedOv atomic.Bool // a drop while overloaded, since the last bucket boundary
 	closed    atomic.Bool
-	level     atomic.Int32 // the highest class shed in the bucket in progress, -1 if none
-	_         [52]byte
+	_         [104]byte
+	// state holds what drops have noted (stShedding, stDroppedOv, the
+	// class level) in one word on a line of its own, so that a drop which
+	// notes nothing new only reads it.
+	state atomic.Uint32
+	_     [124]byte
 
 	inflight striped
 	pass     striped // completions of the bucket in progress
@@ -187,7 +200,6 @@ func New(opts ...Option) (*Shedder, error) {
 		slots:      make([]slot, c.buckets),
 		lastLog:    -1,
 	}
-	s.level.Store(-1)
 	if s.source == nil {
 		smp, err := acquireSampler(samplerKey{signal: c.signal, interval: c.interval, beta: c.loadBeta, root: c.root})
 		if err != nil {
@@ -206,7 +218,7 @@ func New(opts ...Option) (*Shedder, error) {
 	s.bound = max(1, s.minRT/float64(s.width))
 	sl := &s.slots[0]
 	sl.end.Store(s.width)
-	sl.bound.Store(math.Float64bits(s.bound))
+	s.setLimits(sl, s.bound)
 	s.cur.Store(sl)
 	s.load = s.readLoad()
 	if s.load >= s.threshold {
@@ -255,17 +267,6 @@ func (s *Shedder) now() int64 {
 	return int64(s.clock.Now().Sub(s.start))
 }
 
-// current returns the slot of the bucket holding now, rolling the window
-// forward first if now is past the current bucket.
-func (s *Shedder) current(now int64) *slot {
-	sl := s.cur.Load()
-	if now >= sl.end.Load() {
-		s.roll(now)
-		sl = s.cur.Load()
-	}
-	return sl
-}
-
 // roll moves the window to the bucket holding now. The first goroutine to
 // find a bucket over claims the rollover with one compare-and-swap, reads
 // the load outside any lock, and then updates the window under mu; the
@@ -312,8 +313,9 @@ func (s *Shedder) roll(now int64) {
 	next := &s.slots[idx%s.n]
 	next.idx.Store(idx)
 	next.end.Store((idx + 1) * s.width)
-	next.bound.Store(math.Float64bits(bound))
-	next.level.Store(s.marginal())
+	s.setLimits(next, bound)
+	noted := s.clearState(stLevelMask | stDroppedOv)
+	next.level.Store(s.marginal(int32(noted>>stLevelShift) - 1))
 	wasOver := s.overloaded
 	s.overloaded = load >= s.threshold
 	hotUntil := cs.hotUntil.Load()
@@ -322,11 +324,10 @@ func (s *Shedder) roll(now int64) {
 		hotUntil = math.MaxInt64
 	case wasOver:
 		hotUntil = 0
-		if s.droppedOv.Load() && s.coolOff > 0 {
+		if noted&stDroppedOv != 0 && s.coolOff > 0 {
 			hotUntil = now + s.coolOff
 		}
 	}
-	s.droppedOv.Store(false)
 	next.hotUntil.Store(hotUntil)
 	if hotUntil <= now {
 		// Calm: the average restarts from the count, so that the next
@@ -337,8 +338,7 @@ func (s *Shedder) roll(now int64) {
 
 	var stop bool
 	var ev Event
-	if hotUntil <= now && s.shedding.Load() {
-		s.shedding.Store(false)
+	if hotUntil <= now && s.clearState(stShedding)&stShedding != 0 {
 		stop = true
 		ev = Event{Load: load, InFlight: int64(flying), Bound: bound, Dropped: s.totalDropped() - s.episode, Time: s.start.Add(time.Duration(now))}
 	}
@@ -348,11 +348,33 @@ func (s *Shedder) roll(now int64) {
 	}
 }
 
-// marginal returns the class to hold at the bound in the next bucket: the
-// highest class shed in the bucket just over or, if none was, the lowest
-// class that arrived in it. Called under mu.
-func (s *Shedder) marginal() int32 {
-	l := s.level.Swap(-1)
+// setLimits stores in sl the in-flight limits of every class and marginal
+// class under bound: each class above the marginal one may take the count a
+// headroom further, each below it is held a headroom lower, and none below
+// the minimum in flight.
+func (s *Shedder) setLimits(sl *slot, bound float64) {
+	for c := range sl.limits {
+		for l := range sl.limits[c] {
+			limit := max(bound*(1+s.headroom*float64(c-l)), s.minFlight)
+			sl.limits[c][l].Store(math.Float64bits(limit))
+		}
+	}
+}
+
+// clearState clears bits of s.state and returns the word as it was.
+func (s *Shedder) clearState(bits uint32) uint32 {
+	for {
+		old := s.state.Load()
+		if old&bits == 0 || s.state.CompareAndSwap(old, old&^bits) {
+			return old
+		}
+	}
+}
+
+// marginal returns the class to hold at the bound in the next bucket: l,
+// the highest class shed in the bucket just over or, if none was (l < 0),
+// the lowest class that arrived in it. Called under mu.
+func (s *Shedder) marginal(l int32) int32 {
 	var arrived [NumPriorities]int64
 	for c := range arrived {
 		arrived[c] = s.admitted[c].sum() + s.dropped[c].sum()
@@ -451,19 +473,35 @@ func (s *Shedder) finish(i int, now int64) {
 //
 // Allow reads the clock once and does not allocate, whether it admits or
 // sheds; it sums the in-flight counters only while the process is
-// overloaded or cooling off.
+// overloaded or cooling off. A drop reads the current bucket's limit and
+// the shedder's state word and adds to one striped counter; it writes
+// nothing else unless it is the first of its kind in the bucket.
 func (s *Shedder) Allow(p Priority) (Token, error) {
 	now := s.now()
-	sl := s.current(now)
+	sl := s.cur.Load()
+	if now >= sl.end.Load() {
+		s.roll(now)
+		sl = s.cur.Load()
+	}
+	c := min(max(int(p)+1, 0), NumPriorities-1)
 	i := shedStripe()
-	if now < sl.hotUntil.Load() {
-		c := min(max(int(p)+1, 0), NumPriorities-1)
-		level := max(sl.level.Load(), s.level.Load())
-		limit := max(math.Float64frombits(sl.bound.Load())*(1+s.headroom*float64(int32(c)-level)), s.minFlight)
+	if hot := sl.hotUntil.Load(); now < hot {
+		st := s.state.Load()
+		level := max(int(sl.level.Load()), int(st>>stLevelShift&3)-1)
+		limit := math.Float64frombits(sl.limits[c][level].Load())
 		// The average forgives a burst at the onset of an overload; once
 		// the shedder is shedding, the count alone decides.
-		if float64(s.inflight.sum()) > limit && (s.shedding.Load() || math.Float64frombits(s.avgFlying.Load()) > limit) {
-			s.drop(sl, c, i, now)
+		if float64(s.inflight.sum()) > limit && (st&stShedding != 0 || math.Float64frombits(s.avgFlying.Load()) > limit) {
+			s.dropped[c][i].n.Add(1)
+			// What this drop notes: shedding, a drop while overloaded,
+			// the class level. Usually all noted already.
+			want := st | stShedding | max(st&stLevelMask, uint32(c+1)<<stLevelShift)
+			if hot == math.MaxInt64 {
+				want |= stDroppedOv
+			}
+			if want != st {
+				s.note(want&^stLevelMask, uint32(c+1)<<stLevelShift, now)
+			}
 			return Token{}, ErrShed
 		}
 		s.admitted[c][i].n.Add(1)
@@ -472,27 +510,29 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 		// be admitted wholesale while the average lags below the bound.
 		s.smoothFlying(float64(s.inflight.sum()))
 		return Token{s: s, start: now}, nil
-	} else {
-		s.admitted[min(max(int(p)+1, 0), NumPriorities-1)][i].n.Add(1)
 	}
+	s.admitted[c][i].n.Add(1)
 	s.inflight[i].n.Add(1)
 	return Token{s: s, start: now}, nil
 }
 
-// drop counts a drop of class c and notes the start of a shedding episode.
-func (s *Shedder) drop(sl *slot, c, i int, now int64) {
-	s.dropped[c][i].n.Add(1)
+// note sets the flags in s.state, raises its class level to at least
+// level, and reports the start of a shedding episode if this sets
+// stShedding.
+func (s *Shedder) note(flags, level uint32, now int64) {
 	for {
-		l := s.level.Load()
-		if int32(c) <= l || s.level.CompareAndSwap(l, int32(c)) {
+		old := s.state.Load()
+		next := old | flags
+		next = next&^stLevelMask | max(old&stLevelMask, level)
+		if next == old {
+			return
+		}
+		if s.state.CompareAndSwap(old, next) {
+			if old&stShedding != 0 || flags&stShedding == 0 {
+				return
+			}
 			break
 		}
-	}
-	if sl.hotUntil.Load() == math.MaxInt64 && !s.droppedOv.Load() {
-		s.droppedOv.Store(true)
-	}
-	if s.shedding.Load() || !s.shedding.CompareAndSwap(false, true) {
-		return
 	}
 	s.mu.Lock()
 	s.episode = s.totalDropped() - 1
@@ -530,7 +570,7 @@ func (s *Shedder) Stats() Stats {
 	st := Stats{
 		Marginal:    Priority(s.cur.Load().level.Load() - 1),
 		Source:      s.sourceName(),
-		Shedding:    s.shedding.Load(),
+		Shedding:    s.state.Load()&stShedding != 0,
 		InFlight:    s.inflight.sum(),
 		AvgInFlight: math.Float64frombits(s.avgFlying.Load()),
 	}

@@ -270,3 +270,48 @@ func TestHostileLoadAndClock(t *testing.T) {
 		assert.GreaterOrEqual(t, st.MinRT, time.Duration(0))
 	}
 }
+
+// Neither path allocates: a calm admit, an admit while hot, the first drop
+// of an episode and the drops after it.
+func TestAllowDoesNotAllocate(t *testing.T) {
+	s, clk, load := newFake(t)
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		tok, err := s.Allow(shedding.Default)
+		if err != nil {
+			t.Fatal("shed while calm")
+		}
+		tok.Pass()
+	}), "calm admit and pass")
+
+	load.v.Store(1000)
+	clk.Advance(100 * time.Millisecond)
+	held := make([]shedding.Token, 0, 100)
+	assert.Zero(t, testing.AllocsPerRun(1, func() {
+		for len(held) < cap(held) {
+			tok, err := s.Allow(shedding.Default)
+			if err != nil {
+				break
+			}
+			held = append(held, tok)
+		}
+	}), "admits while hot, up to the first drop")
+	// The calm passes took no time: the bound is 1, the floor 4 in flight;
+	// the average (smoothed by 0.9) passes 4 at the 10th admit.
+	require.Len(t, held, 10)
+	require.True(t, s.Stats().Shedding)
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		if _, err := s.Allow(shedding.Sheddable); err == nil {
+			t.Fatal("admitted above the bound")
+		}
+		if _, err := s.Allow(shedding.Critical); err == nil {
+			t.Fatal("admitted above the bound")
+		}
+	}), "drops")
+	st := s.Stats()
+	assert.Equal(t, int64(len(held)), st.InFlight)
+	assert.Equal(t, int64(101), st.Dropped[shedding.Sheddable.Index()])
+	assert.Equal(t, int64(101), st.Dropped[shedding.Critical.Index()])
+	for _, tok := range held {
+		tok.Fail()
+	}
+}
