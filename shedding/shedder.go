@@ -148,10 +148,11 @@ type Shedder struct {
 	gate      atomic.Int64 // the last bucket a goroutine claimed to roll to
 	avgFlying atomic.Uint64
 	closed    atomic.Bool
-	_         [104]byte
+	_         [120]byte
 	// state holds what drops have noted (stShedding, stDroppedOv, the
-	// class level) in one word on a line of its own, so that a drop which
-	// notes nothing new only reads it.
+	// class level) in one word, 128 bytes clear of avgFlying (written by
+	// hot admissions) and of the counters, so that a drop which notes
+	// nothing new only reads a line that stays in every core's cache.
 	state atomic.Uint32
 	_     [124]byte
 
@@ -494,13 +495,14 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 		if float64(s.inflight.sum()) > limit && (st&stShedding != 0 || math.Float64frombits(s.avgFlying.Load()) > limit) {
 			s.dropped[c][i].n.Add(1)
 			// What this drop notes: shedding, a drop while overloaded,
-			// the class level. Usually all noted already.
-			want := st | stShedding | max(st&stLevelMask, uint32(c+1)<<stLevelShift)
+			// its class. Usually all noted already, and then it writes
+			// nothing more.
+			flags, lv := uint32(stShedding), uint32(c+1)<<stLevelShift
 			if hot == math.MaxInt64 {
-				want |= stDroppedOv
+				flags |= stDroppedOv
 			}
-			if want != st {
-				s.note(want&^stLevelMask, uint32(c+1)<<stLevelShift, now)
+			if st&flags != flags || lv > st&stLevelMask {
+				s.note(flags, lv, now)
 			}
 			return Token{}, ErrShed
 		}
@@ -516,19 +518,18 @@ func (s *Shedder) Allow(p Priority) (Token, error) {
 	return Token{s: s, start: now}, nil
 }
 
-// note sets the flags in s.state, raises its class level to at least
-// level, and reports the start of a shedding episode if this sets
-// stShedding.
+// note sets flags (stShedding among them) in s.state, raises its class
+// level to at least level, and reports the start of a shedding episode if
+// it is the one that set stShedding.
 func (s *Shedder) note(flags, level uint32, now int64) {
 	for {
 		old := s.state.Load()
-		next := old | flags
-		next = next&^stLevelMask | max(old&stLevelMask, level)
+		next := (old|flags)&^stLevelMask | max(old&stLevelMask, level)
 		if next == old {
 			return
 		}
 		if s.state.CompareAndSwap(old, next) {
-			if old&stShedding != 0 || flags&stShedding == 0 {
+			if old&stShedding != 0 {
 				return
 			}
 			break
