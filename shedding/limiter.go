@@ -85,6 +85,16 @@ type LimiterStats struct {
 //     grows by √limit × (tolerance - g) / (tolerance - 1), at least 1 and
 //     at most √limit: quick from far below, gentle as the latency nears
 //     the tolerance, so it does not overshoot far.
+//   - Otherwise the limit is under-used, and it decays at once to twice
+//     the most calls in flight seen in the last 10 windows, plus one, if
+//     that is lower. A limit that stays high while the demand is low (the
+//     initial limit, or one left by an old burst) would let a sudden flood
+//     in all at once, and the dependency would queue that first wave for
+//     as long as it takes to serve it; kept near the demand, the limit
+//     meets a flood with a small wave and finds the dependency's level
+//     from there in a few windows. The headroom of twice the peak lets
+//     the demand double between windows without a rejection, and a window
+//     that uses half the limit or more grows it again.
 //   - Never below [WithMinLimit] nor above [WithMaxLimit].
 //
 // The baseline is where such limits go wrong. failsafe-go's #127: a
@@ -170,10 +180,12 @@ type Limiter struct {
 	probeIvl  int64 // ns
 	baseline  float64
 	smoothed  float64
-	latency   float64 // mean of the last window, ns
-	lastClean int64   // offset of the last clean measurement, ns
-	saved     float64 // limit to restore after a probe
-	lastLog   int64   // offset of the last log record, ns; 0: none yet
+	latency   float64              // mean of the last window, ns
+	lastClean int64                // offset of the last clean measurement, ns
+	saved     float64              // limit to restore after a probe
+	lastLog   int64                // offset of the last log record, ns; 0: none yet
+	peaks     [peakWindows]float64 // most calls in flight of the last windows, a ring
+	peakAt    int                  // next slot of peaks
 
 	qmu    sync.Mutex          // guards queue
 	queue  [NumPriorities]list // waiters per class, FIFO
@@ -193,6 +205,13 @@ const (
 	minSamples   = 10
 	probeSamples = 60
 	coldSamples  = 20
+)
+
+// peakWindows is how many windows the recent peak of calls in flight spans;
+// an under-used limit decays to headroom times that peak, plus one.
+const (
+	peakWindows = 10
+	headroom    = 2
 )
 
 // shares are the fractions of the limit each class may fill.
@@ -521,6 +540,10 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 	limit := l.limit
 	fpeak := float64(peak)
 	clean := fpeak <= l.minLimit*shares[NumPriorities-1] || 2*fpeak <= limit
+	if !wasProbing {
+		l.peaks[l.peakAt] = fpeak
+		l.peakAt = (l.peakAt + 1) % peakWindows
+	}
 
 	switch {
 	case wasProbing:
@@ -530,6 +553,7 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 	case l.baseline == 0:
 		if clean {
 			l.baseline, l.smoothed, l.lastClean = mean, mean, now
+			limit = l.decay(limit, fpeak)
 		}
 	default:
 		l.smoothed = 0.75*l.smoothed + 0.25*mean
@@ -552,6 +576,8 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 		case 2*fpeak >= limit:
 			// The closer to the tolerance, the smaller the step.
 			limit += max(1, math.Sqrt(limit)*min(1, (l.tolerance-g)/(l.tolerance-1)))
+		default:
+			limit = l.decay(limit, fpeak)
 		}
 	}
 	limit = min(max(limit, l.minLimit), l.maxLimit)
@@ -594,6 +620,22 @@ func (l *Limiter) closeWindow(now int64) (LimiterEvent, bool) {
 		e.Limit = int(probeAt)
 	}
 	return e, e.Limit != e.Previous || probe || wasProbing
+}
+
+// decay returns the limit after a window that used less than half of it:
+// at most headroom times the recent peak of calls in flight, plus one, so
+// that a limit set high (the initial one, or one left by a burst) does not
+// stay far above the demand and let a sudden flood in all at once. The
+// caller clamps the result to the min limit. Called under mu.
+func (l *Limiter) decay(limit, fpeak float64) float64 {
+	if 2*fpeak >= limit {
+		return limit
+	}
+	recent := fpeak
+	for _, p := range l.peaks {
+		recent = max(recent, p)
+	}
+	return min(limit, headroom*recent+1)
 }
 
 // Limit returns the current limit: the most calls of the [Default] class

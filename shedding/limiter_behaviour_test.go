@@ -215,3 +215,34 @@ func TestLimiterPriorities(t *testing.T) {
 		})
 	}
 }
+
+// Behaviour 7: a flood arriving after a spell of light load, as in the
+// flood demo (bench/flood). The limit must not sit far above the demand of
+// the light load, or the flood's onset admits that many calls at once and
+// the dependency queues them for a second before the limit comes down.
+// Here a small dependency (8 workers, 80 ms: 100 calls a second) serves
+// half its capacity (about 4 calls in flight) for 3 s, then 3 times its
+// capacity for 10 s: p99 of the successful calls over the whole flood,
+// from its first second, stays <= T/2, with goodput >= 90% of C from 5 s
+// in.
+func TestLimiterFloodOnset(t *testing.T) {
+	const w, svc = 8, 80 * time.Millisecond
+	c := float64(w) / svc.Seconds()
+	phase := func(d time.Duration, perSecond float64) limPhase {
+		return limPhase{d: d, rate: [shedding.NumPriorities]float64{0, perSecond, 0}, workers: w, service: svc}
+	}
+	forLimSeeds(t, func(t *testing.T, seed uint64) {
+		s, l := newLimitedSim(t, seed)
+		s.from = 3
+		s.run(phase(3*time.Second, 0.5*c))
+		before := l.Limit()
+		s.run(phase(10*time.Second, 3*c))
+		light, flood, steady := s.totals(0, 3), s.totals(3, 13), s.totals(8, 13)
+		p99 := s.lat.quantile(0.99)
+		t.Logf("light load: limit %d..%d, %d at the onset, %d rejected; flood: p99 %v, goodput %.1f%% of C from 5 s in, first second %d ok, %d timeouts, limit %d..%d",
+			light.minLimit, light.maxLimit, before, light.rejections(), p99, 100*float64(steady.goodput())/5/c, s.secs[3].goodput(), flood.timeouts, flood.minLimit, flood.maxLimit)
+		assert.Equal(t, 0, light.rejections(), "rejections under the light load")
+		assert.LessOrEqual(t, p99, simTimeout/2, "p99 of successful calls over the whole flood")
+		assert.GreaterOrEqual(t, float64(steady.goodput())/5, 0.9*c, "goodput from 5 s into the flood")
+	})
+}

@@ -109,8 +109,10 @@ func limitOption(what string, n int, set func(*limiterConfig, int)) LimiterOptio
 // measured anything. Between 1 and [MaxLimit], within the min and max
 // limits. Default [DefaultInitialLimit] (clamped into [min, max] when only
 // those are set): high enough that a service starting under its normal
-// traffic is not throttled; the first windows bring it down if the
-// dependency queues.
+// traffic is not throttled and that its first window is clean (at most
+// half the limit in use), so that it becomes the baseline. The first
+// windows bring it down: to the dependency's level if the dependency
+// queues, to twice the calls in flight (plus one) if it is under-used.
 func WithInitialLimit(n int) LimiterOption {
 	return limitOption("initial", n, func(c *limiterConfig, n int) { c.initial, c.initialSet = n, true })
 }

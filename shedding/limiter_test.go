@@ -151,6 +151,36 @@ func runCalls(t *testing.T, l *shedding.Limiter, clk *fakeClock, n int, d time.D
 	}
 }
 
+// runHalf makes calls of latency d on clk, ended with nil, keeping half
+// the limit in flight, until a cold limiter's first window closes: a clean
+// window (the dependency is not queueing) that becomes the baseline, and
+// uses enough of the limit that the limit neither grows nor decays.
+func runHalf(t *testing.T, l *shedding.Limiter, clk *fakeClock, d time.Duration) {
+	t.Helper()
+	k := max(1, l.Limit()/2)
+	step := d / time.Duration(k)
+	type call struct {
+		p     shedding.Permit
+		start time.Duration
+	}
+	var held []call
+	for now := time.Duration(0); l.Stats().Baseline == 0; {
+		require.Less(t, now, time.Second, "no window closed")
+		p, err := l.TryAcquire()
+		require.NoError(t, err)
+		held = append(held, call{p, now})
+		clk.Advance(step)
+		now += step
+		for len(held) > 0 && held[0].start+d <= now {
+			held[0].p.Done(nil)
+			held = held[1:]
+		}
+	}
+	for _, c := range held {
+		c.p.Release()
+	}
+}
+
 // saturate keeps the limit full while n calls of latency d end with err,
 // so that the windows count as saturated: each call that ends is replaced
 // by as many as the limit then admits.
@@ -184,7 +214,7 @@ func TestLimiterOutcomes(t *testing.T) {
 	clk := newFakeClock()
 	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(20), shedding.WithProbeInterval(time.Hour))
 	// A cold limiter takes its first clean window as the baseline.
-	runCalls(t, l, clk, 20, 10*time.Millisecond, nil)
+	runHalf(t, l, clk, 10*time.Millisecond)
 	s := l.Stats()
 	assert.Equal(t, 10*time.Millisecond, s.Baseline)
 	assert.Equal(t, 20, s.Limit, "an app-limited window does not grow the limit")
@@ -225,7 +255,7 @@ func TestLimiterGrowsWhileLatencyHolds(t *testing.T) {
 	var events []shedding.LimiterEvent
 	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(10), shedding.WithLimiterName("dep"), shedding.WithProbeInterval(time.Hour),
 		shedding.WithLimiterEventHook(func(e shedding.LimiterEvent) { events = append(events, e) }))
-	runCalls(t, l, clk, 20, 10*time.Millisecond, nil) // baseline
+	runHalf(t, l, clk, 10*time.Millisecond) // baseline
 	// Saturated at the baseline latency: the limit grows by √limit a window.
 	saturate(t, l, clk, 2000, 10*time.Millisecond, nil)
 	s := l.Stats()
@@ -400,7 +430,7 @@ func TestLimiterHostileClock(t *testing.T) {
 func TestLimiterQueueCutWhenLimitFalls(t *testing.T) {
 	clk := newFakeClock()
 	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithInitialLimit(40), shedding.WithMaxWait(time.Minute), shedding.WithProbeInterval(time.Hour))
-	runCalls(t, l, clk, 20, 10*time.Millisecond, nil) // baseline 10 ms
+	runHalf(t, l, clk, 10*time.Millisecond) // baseline 10 ms
 	var held []shedding.Permit
 	for range 40 {
 		p, err := l.TryAcquire()
@@ -463,4 +493,30 @@ func TestLimiterQueueCutWhenLimitFalls(t *testing.T) {
 	assert.Equal(t, 0, s.Queued)
 	assert.Equal(t, 0, s.InFlight)
 	assert.Equal(t, int64(10), s.Rejected[shedding.Sheddable.Index()])
+}
+
+// An under-used limit decays to twice the recent peak of calls in flight,
+// plus one, never below the min limit; a window that uses half the limit
+// keeps it.
+func TestLimiterDecaysToRecentPeak(t *testing.T) {
+	clk := newFakeClock()
+	var events []shedding.LimiterEvent
+	l := newTestLimiter(t, clk, shedding.WithMinLimit(1), shedding.WithProbeInterval(time.Hour),
+		shedding.WithLimiterEventHook(func(e shedding.LimiterEvent) { events = append(events, e) }))
+	require.Equal(t, shedding.DefaultInitialLimit, l.Limit())
+	runCalls(t, l, clk, 20, 10*time.Millisecond, nil) // one call in flight at a time
+	assert.Equal(t, 3, l.Limit(), "2 × peak 1 + 1")
+	require.NotEmpty(t, events)
+	assert.Equal(t, shedding.LimiterEvent{Limit: 3, Previous: shedding.DefaultInitialLimit, Baseline: 10 * time.Millisecond, Latency: 10 * time.Millisecond},
+		shedding.LimiterEvent{Limit: events[0].Limit, Previous: events[0].Previous, Baseline: events[0].Baseline, Latency: events[0].Latency})
+
+	// Never below the min limit.
+	l = newTestLimiter(t, clk, shedding.WithMinLimit(8), shedding.WithProbeInterval(time.Hour))
+	runCalls(t, l, clk, 20, 10*time.Millisecond, nil)
+	assert.Equal(t, 8, l.Limit())
+
+	// Half the limit in flight: no decay, no growth.
+	l = newTestLimiter(t, clk, shedding.WithInitialLimit(40), shedding.WithProbeInterval(time.Hour))
+	runHalf(t, l, clk, 10*time.Millisecond)
+	assert.Equal(t, 40, l.Limit())
 }
