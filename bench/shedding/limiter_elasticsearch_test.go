@@ -175,7 +175,9 @@ func TestLimiterAndBreakerEitherOrder(t *testing.T) {
 		return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: r}, nil
 	})
 	orders := map[string]http.RoundTripper{
-		"limit-outside": shedding.Transport(breaker.Transport(base), shedding.WithMinLimit(1), shedding.WithInitialLimit(1)),
+		"limit-outside": shedding.Transport(breaker.Transport(base,
+			breaker.WithProbeInterval(time.Hour), breaker.WithRand(func() float64 { return 0 })),
+			shedding.WithMinLimit(1), shedding.WithInitialLimit(1)),
 		"breaker-outside": breaker.Transport(shedding.Transport(base, shedding.WithMinLimit(1), shedding.WithInitialLimit(1)),
 			breaker.WithProbeInterval(time.Hour), breaker.WithRand(func() float64 { return 0 })),
 	}
