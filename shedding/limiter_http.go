@@ -2,9 +2,7 @@ package shedding
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"time"
 )
 
 // NewLimiterMiddleware returns HTTP middleware that serves each request
@@ -22,21 +20,8 @@ import (
 // panic goes on. NewLimiterMiddleware returns an error describing every
 // invalid option.
 func NewLimiterMiddleware(l *Limiter, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
-	c := middlewareConfig{
-		retryAfter: time.Second,
-		failure:    func(code int) bool { return code >= 500 },
-	}
-	if l == nil {
-		c.errs = append(c.errs, errors.New("shedding: nil Limiter"))
-	}
-	for _, o := range opts {
-		if o == nil {
-			c.errs = append(c.errs, errors.New("shedding: nil MiddlewareOption"))
-			continue
-		}
-		o.applyMiddleware(&c)
-	}
-	if err := errors.Join(c.errs...); err != nil {
+	c, err := newMiddlewareConfig(l == nil, "Limiter", opts)
+	if err != nil {
 		return nil, err
 	}
 	ra := retryAfter(c.retryAfter)

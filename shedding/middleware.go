@@ -66,19 +66,16 @@ func WithFailureStatus(failure func(code int) bool) MiddlewareOption {
 	})
 }
 
-// NewMiddleware returns HTTP middleware that asks s before serving each
-// request: a shed request gets 503 Service Unavailable with a Retry-After
-// header and never reaches the inner handler. An admitted request that the
-// inner handler answers with a failure status (5xx by default) or by
-// panicking counts as a failure; the panic goes on unchanged. NewMiddleware
-// returns an error describing every invalid option.
-func NewMiddleware(s *Shedder, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
+// newMiddlewareConfig applies opts to the defaults of both middlewares
+// (Retry-After 1 s, 5xx are failures) and joins every problem, a nil guard
+// (named guard) included, into one error.
+func newMiddlewareConfig(nilGuard bool, guard string, opts []MiddlewareOption) (middlewareConfig, error) {
 	c := middlewareConfig{
 		retryAfter: time.Second,
 		failure:    func(code int) bool { return code >= 500 },
 	}
-	if s == nil {
-		c.errs = append(c.errs, errors.New("shedding: nil Shedder"))
+	if nilGuard {
+		c.errs = append(c.errs, errors.New("shedding: nil "+guard))
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -87,7 +84,18 @@ func NewMiddleware(s *Shedder, opts ...MiddlewareOption) (func(http.Handler) htt
 		}
 		o.applyMiddleware(&c)
 	}
-	if err := errors.Join(c.errs...); err != nil {
+	return c, errors.Join(c.errs...)
+}
+
+// NewMiddleware returns HTTP middleware that asks s before serving each
+// request: a shed request gets 503 Service Unavailable with a Retry-After
+// header and never reaches the inner handler. An admitted request that the
+// inner handler answers with a failure status (5xx by default) or by
+// panicking counts as a failure; the panic goes on unchanged. NewMiddleware
+// returns an error describing every invalid option.
+func NewMiddleware(s *Shedder, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
+	c, err := newMiddlewareConfig(s == nil, "Shedder", opts)
+	if err != nil {
 		return nil, err
 	}
 	ra := retryAfter(c.retryAfter)
