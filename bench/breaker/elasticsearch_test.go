@@ -6,13 +6,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -37,8 +39,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // fakeElasticsearch answers like an Elasticsearch node (the product header
-// the v8 client checks, a root document, search results) until told to
-// fail, then answers 503 to everything.
+// elasticsearch.NewClient checks, a root document, search results) until
+// told to fail, then answers 503 to everything.
 type fakeElasticsearch struct {
 	hits    atomic.Int64
 	failing atomic.Bool
@@ -86,8 +88,7 @@ func TestElasticsearchClientBehindBreaker(t *testing.T) {
 		attempts.Add(1)
 		return rt.RoundTrip(r)
 	})
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{srv.URL}, Transport: counting})
-	require.NoError(t, err)
+	es := esClient(t, srv.URL, elastictransport.Config{Transport: counting})
 
 	type tally struct{ calls, ok, failed, rejected int }
 	type traffic struct{ attempts, hits int64 }
@@ -190,14 +191,12 @@ func TestElasticsearchRejectionIsNotRetried(t *testing.T) {
 		attempts.Add(1)
 		return base.RoundTrip(r)
 	})
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{srv.URL},
+	es := esClient(t, srv.URL, elastictransport.Config{
 		Transport: breaker.Transport(counting, breaker.WithProbeInterval(time.Hour), breaker.WithRand(func() float64 { return 0 })),
 		RetryOnError: func(_ *http.Request, err error) bool {
 			return !errors.Is(err, breaker.ErrServiceUnavailable)
 		},
 	})
-	require.NoError(t, err)
 	var rejected int
 	for range 20 {
 		res, err := es.Info()
@@ -215,6 +214,19 @@ func TestElasticsearchRejectionIsNotRetried(t *testing.T) {
 	assert.Equal(t, 19, rejected)
 	assert.Equal(t, int64(6), attempts.Load())
 	assert.Equal(t, int64(6), node.hits.Load())
+}
+
+// esClient is the Elasticsearch client as elasticsearch.NewClient builds
+// it (esapi over elastic-transport, the same retry defaults) for the node
+// at addr, configured by cfg.
+func esClient(t *testing.T, addr string, cfg elastictransport.Config) *esapi.API {
+	t.Helper()
+	u, err := url.Parse(addr)
+	require.NoError(t, err)
+	cfg.URLs = []*url.URL{u}
+	tp, err := elastictransport.New(cfg)
+	require.NoError(t, err)
+	return esapi.New(tp)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

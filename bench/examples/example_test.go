@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/levee-go/levee/breaker"
 	"github.com/levee-go/levee/collection"
@@ -21,8 +23,11 @@ func Example_elasticsearchBreaker() {
 	node := newSearchNode()
 	defer node.Close()
 
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{node.URL},
+	// The two parts elasticsearch.NewClient is made of; with NewClient, set
+	// the same Transport and RetryOnError in elasticsearch.Config.
+	u, _ := url.Parse(node.URL)
+	tp, err := elastictransport.New(elastictransport.Config{
+		URLs:      []*url.URL{u},
 		Transport: breaker.Transport(http.DefaultTransport), // one breaker per host
 		RetryOnError: func(_ *http.Request, err error) bool {
 			return !errors.Is(err, breaker.ErrServiceUnavailable) // a rejection fails fast
@@ -31,6 +36,7 @@ func Example_elasticsearchBreaker() {
 	if err != nil {
 		panic(err)
 	}
+	es := esapi.New(tp)
 	res, err := es.Search(es.Search.WithIndex("products"), es.Search.WithBody(strings.NewReader(`{"query":{"match_all":{}}}`)))
 	if err != nil {
 		// errors.Is(err, breaker.ErrServiceUnavailable): rejected without touching the network

@@ -14,8 +14,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newSearchNode starts a loopback server that answers like one
-// Elasticsearch node: the product header the v8 client checks and a search
-// result with one hit.
+// Elasticsearch node: the product header elasticsearch.NewClient checks and
+// a search result with one hit.
 func newSearchNode() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

@@ -5,13 +5,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,8 +21,8 @@ import (
 	"github.com/levee-go/levee/shedding"
 )
 
-// esNode answers like an Elasticsearch node (the product header the v8
-// client checks, search results). Each search holds one of its few search
+// esNode answers like an Elasticsearch node (the product header
+// elasticsearch.NewClient checks, search results). Each search holds one of its few search
 // threads for a few milliseconds; the rest wait in its queue, as a real
 // node's thread pool does.
 type esNode struct {
@@ -58,22 +60,24 @@ func (n *esNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the breaker, as the README shows: the limit outermost, so that its
 // rejections never count as failures of the node in the breaker, and the
 // client told not to retry either guard's rejection.
-func esClient(t *testing.T, url string, base http.RoundTripper, opts ...shedding.TransportOption) (*elasticsearch.Client, *shedding.RoundTripper) {
+func esClient(t *testing.T, addr string, base http.RoundTripper, opts ...shedding.TransportOption) (*esapi.API, *shedding.RoundTripper) {
 	t.Helper()
 	lim, err := shedding.NewTransport(breaker.Transport(base), opts...)
 	require.NoError(t, err)
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{url},
+	u, err := url.Parse(addr)
+	require.NoError(t, err)
+	tp, err := elastictransport.New(elastictransport.Config{
+		URLs:      []*url.URL{u},
 		Transport: lim,
 		RetryOnError: func(_ *http.Request, err error) bool {
 			return !errors.Is(err, shedding.ErrLimited) && !errors.Is(err, breaker.ErrServiceUnavailable)
 		},
 	})
 	require.NoError(t, err)
-	return es, lim
+	return esapi.New(tp), lim
 }
 
-func search(es *elasticsearch.Client) error {
+func search(es *esapi.API) error {
 	res, err := es.Search(es.Search.WithIndex("logs"), es.Search.WithBody(strings.NewReader(`{"query":{"match_all":{}}}`)))
 	if err != nil {
 		return err

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/levee-go/levee/breaker"
 	"github.com/levee-go/levee/shedding"
@@ -23,8 +25,11 @@ func Example_elasticsearchLimiter() {
 	node := newLimiterSearchNode()
 	defer node.Close()
 
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{node.URL},
+	// The two parts elasticsearch.NewClient is made of; with NewClient, set
+	// the same Transport and RetryOnError in elasticsearch.Config.
+	u, _ := url.Parse(node.URL)
+	tp, err := elastictransport.New(elastictransport.Config{
+		URLs:      []*url.URL{u},
 		Transport: shedding.Transport(breaker.Transport(http.DefaultTransport)),
 		RetryOnError: func(_ *http.Request, err error) bool { // rejections fail fast
 			return !errors.Is(err, shedding.ErrLimited) && !errors.Is(err, breaker.ErrServiceUnavailable)
@@ -33,6 +38,7 @@ func Example_elasticsearchLimiter() {
 	if err != nil {
 		panic(err)
 	}
+	es := esapi.New(tp)
 	res, err := es.Search(es.Search.WithIndex("products"), es.Search.WithBody(strings.NewReader(`{"query":{"match_all":{}}}`)))
 	if err != nil {
 		// errors.Is(err, shedding.ErrLimited): the node's limit is full, nothing was sent
