@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"strconv"
@@ -32,10 +33,7 @@ func startOwnServer(t *testing.T, port int) *ownServer {
 	path, err := exec.LookPath("redis-server")
 	require.NoError(t, err, "redis-server")
 	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port = l.Addr().(*net.TCPAddr).Port
-		require.NoError(t, l.Close())
+		port = freeLowPort(t)
 	}
 	s := &ownServer{t: t, port: port, dir: t.TempDir()}
 	s.cmd = exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
@@ -50,6 +48,24 @@ func startOwnServer(t *testing.T, port int) *ownServer {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return s
+}
+
+// freeLowPort picks a free port below Linux's ephemeral range (32768 and
+// up): a killed server starts again on its port, and in the meantime an
+// outgoing connection of any process on the machine could take a port of
+// that range.
+func freeLowPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		port := 10000 + rand.IntN(22000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			require.NoError(t, l.Close())
+			return port
+		}
+	}
+	t.Fatal("no free port below 32768")
+	return 0
 }
 
 func (s *ownServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }

@@ -126,6 +126,7 @@ func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster of its own")
 	}
+	t.Parallel() // mostly waits for the cluster to notice the dead master
 	masters, replica := ownCluster(t)
 	addrs := []string{masters[0].addr(), masters[1].addr(), masters[2].addr()}
 	const (

@@ -41,6 +41,7 @@ func (e *eventLog) snapshot() ([]redislimit.Event, []time.Time) {
 }
 
 func TestFaultKillAndRestart(t *testing.T) {
+	t.Parallel() // a server of its own; runs beside TestClusterFailover's wait
 	srv := startRedis(t)
 	const (
 		timeout = 250 * time.Millisecond

@@ -8,7 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -96,17 +96,36 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 	return nil
 }
 
-var portSeq atomic.Int32
+var ports struct {
+	sync.Mutex
+	seq   int
+	taken map[int]bool // handed out in this process, bus ports included
+}
 
+// freePort picks a port for a server of a test's own, with its cluster bus
+// port (port+10000) free too. Both stay below Linux's ephemeral range
+// (32768 and up), where an outgoing connection of any test on the machine
+// could hold a port while a killed server waits to start again on it; and
+// no port is handed out twice in a process, so servers of parallel tests
+// never meet on one, even while one of them is down.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for {
-		// The cluster bus listens on port+10000: pick below 55535.
-		p := 30000 + (os.Getpid()*7+int(portSeq.Add(1))*131)%20000
-		if free(p) && free(p+10000) {
-			return p
-		}
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.taken == nil {
+		ports.taken = map[int]bool{}
 	}
+	for i := 0; i < 12000; i++ {
+		ports.seq++
+		p := 10000 + (os.Getpid()*7+ports.seq*131)%12000
+		if ports.taken[p] || ports.taken[p+10000] || !free(p) || !free(p+10000) {
+			continue
+		}
+		ports.taken[p], ports.taken[p+10000] = true, true
+		return p
+	}
+	t.Fatal("no free port pair below 32768")
+	return 0
 }
 
 func free(port int) bool {
