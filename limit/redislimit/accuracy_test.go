@@ -33,7 +33,7 @@ type fleetResult struct {
 	// token bucket refills over it (the bucket is made full by the first
 	// call), whenever the callers got going on a loaded machine.
 	active time.Duration
-	stats          redislimit.Stats // summed over the instances
+	stats  redislimit.Stats // summed over the instances
 	// gaps are the intervals between consecutive calls of the whole fleet
 	// (by the time each returned), longest first.
 	gaps []time.Duration
