@@ -186,7 +186,13 @@ func TestAccuracyTokenBucketLease(t *testing.T) {
 	}
 	assert.LessOrEqual(t, float64(res.allowed), want*1.02)
 	assert.GreaterOrEqual(t, float64(res.allowed), want*0.98-accInstances*(batch-1)-lost)
-	assert.Less(t, float64(res.stats.RoundTrips)/float64(res.calls), 0.7, "remembered denials save round trips")
+	// Remembered denials save round trips: more calls are decided locally
+	// than a lease alone could admit (one admission per token). How many
+	// more depends on how often the callers come back, that is on the
+	// machine's load: about 0.3 round trips per call when idle, 0.8 with the
+	// callers starved of CPU, so the ratio is logged, not asserted.
+	assert.Greater(t, res.stats.Local, res.allowed, "remembered denials decide calls locally")
+	assert.LessOrEqual(t, res.stats.RoundTrips, res.calls-res.stats.Local+accInstances*accWorkers, "a call decided locally makes no round trip")
 }
 
 // Below the limit, a lease of batch tokens serves batch calls: round trips
