@@ -2,7 +2,7 @@
 # below find them by their go.mod, so a new module needs no edit here.
 
 SHELL   := /bin/bash
-# bench last: make test builds its test binaries in the background meanwhile.
+# bench last in the list (make test builds it in a lane of its own).
 MODULES := $(shell find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -printf '%h\n' | sed 's|^\./||' | sort | awk '$$0 == "bench" { last = $$0; next } { print } END { if (last != "") print last }')
 
 # make bench BENCH=RollingWindow COUNT=10 CPU=1,2,4
@@ -12,8 +12,9 @@ CPU   ?= 1,2
 
 .PHONY: test bench tidy modules readme
 
-## test: per module, alone (GOWORK=off): gofmt, go vet, go test -race, tidy drift, and
-## go vet + go test under the go1.22.12 toolchain for the toolkit modules (bench: no -race).
+## test: per module, alone (GOWORK=off): gofmt, tidy drift, and for the toolkit modules
+## go vet -race + go test -race under the go1.22.12 toolchain, then go vet + go test -short
+## under the newest Go; bench: go test (no -race), go vet. See scripts/test-modules.sh.
 ## A throwaway redis-server serves the tests that need one (LEVEE_REDIS_ADDR).
 test:
 	@scripts/with-redis.sh scripts/test-modules.sh $(MODULES)

@@ -16,7 +16,7 @@
 # The work is a pipeline, which is what keeps a cold run on two cores short:
 # one lane builds the toolkit's test binaries module after module, another
 # builds bench's, and each binary runs as soon as it is built, at most
-# LEVEE_TEST_JOBS (default 2) at a time, while the lanes go on compiling.
+# LEVEE_TEST_JOBS (default 3) at a time, while the lanes go on compiling.
 # Binaries run as go test runs them (in the package directory, with
 # -test.timeout=10m and -test.paniconexit0); go test's own vet pass is off
 # because go vet runs on its own. Builds of the newest Go whose tests check
@@ -31,7 +31,7 @@ set -uo pipefail
 export GOWORK=off
 root=$(cd "$(dirname "$0")/.." && pwd)
 floor=${LEVEE_GO_FLOOR:-go1.22.12}
-jobs=${LEVEE_TEST_JOBS:-2}
+jobs=${LEVEE_TEST_JOBS:-3}
 timeout=${LEVEE_TEST_TIMEOUT:-10m}
 total_start=$SECONDS
 
@@ -63,6 +63,8 @@ exec 3<>"$work/tokens"
 for _ in $(seq "$jobs"); do printf x >&3; done
 
 key() { echo "${1//\//_}"; } # a module path as a file name
+modpath() { sed -n 's/^module[[:space:]]*//p' "$root/$1/go.mod"; } # a module's import path
+newest=$(go env GOVERSION)
 
 # step MODULE NAME COMMAND...: runs COMMAND in the module's directory, its
 # output in a log; records the outcome; returns its exit code.
@@ -128,7 +130,7 @@ floorpass() {
 		return
 	fi
 	if step "$m" "4build-$floor" env GOTOOLCHAIN="$floor" go test -race -vet=off "$ldflags" -c -o "$bins/$k.floor.test" . && [ -x "$bins/$k.floor.test" ]; then
-		run "$m" "5race-$floor" "$dir" "$bins/$k.floor.test" "$(cd "$dir" && go list .) [$floor -race]"
+		run "$m" "5race-$floor" "$dir" "$bins/$k.floor.test" "$(modpath "$m") [$floor -race]"
 	fi
 	step "$m" "6vet-$floor" env GOTOOLCHAIN="$floor" go vet -race ./...
 }
@@ -140,7 +142,7 @@ newestpass() {
 	k=$(key "$m")
 	dir="$root/$m"
 	if step "$m" 7build go test -vet=off "$noopt" "$ldflags" -c -o "$bins/$k.test" . && [ -x "$bins/$k.test" ]; then
-		run "$m" 8short "$dir" "$bins/$k.test" "$(cd "$dir" && go list .) [$(go env GOVERSION) -short]" -test.short
+		run "$m" 8short "$dir" "$bins/$k.test" "$(modpath "$m") [$newest -short]" -test.short
 	fi
 	step "$m" 9vet go vet "$noopt" ./...
 }
