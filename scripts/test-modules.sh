@@ -159,7 +159,7 @@ bench() {
 			pkgs+=("$p")
 			dirs[$p]=$d
 		fi
-	done < <(cd "$dir" && go list -f '{{.ImportPath}} {{.Dir}}' ./...)
+	done < <(cd "$dir" && go list -f '{{.ImportPath}} {{.Dir}}' ./... 2>"$work/$k.list.log")
 	# go test -c -o DIR/ names a binary after the package's last path
 	# element, so packages sharing one are built in separate commands.
 	local -A seen=()
