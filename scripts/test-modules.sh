@@ -40,8 +40,12 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
 # Test binaries live on between runs, one directory per checkout: go test -c
 # leaves a binary that is up to date alone, so a warm run links nothing.
-bins=${LEVEE_TEST_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/levee-test/$(printf %s "$root" | cksum | cut -d' ' -f1)}
-mkdir -p "$bins" || exit 1
+# Without a writable cache directory they live in the run's own.
+bins=${LEVEE_TEST_BIN:-${XDG_CACHE_HOME:-${HOME:-}/.cache}/levee-test/$(printf %s "$root" | cksum | cut -d' ' -f1)}
+if ! mkdir -p "$bins" 2>/dev/null || [ ! -w "$bins" ]; then
+	bins=$work/bins
+	mkdir -p "$bins" || exit 1
+fi
 # -w: no DWARF tables (tracebacks and race reports do not need them), a third
 # less link time on a cold run.
 ldflags=-ldflags=-w
