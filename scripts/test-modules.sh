@@ -37,6 +37,7 @@ total_start=$SECONDS
 
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 
 # Test binaries live on between runs, one directory per checkout: go test -c
 # leaves a binary that is up to date alone, so a warm run links nothing.
@@ -52,7 +53,6 @@ ldflags=-ldflags=-w
 # The newest Go's builds (see above); go vet gets the same flags, so it
 # shares their compiled dependencies.
 noopt="-gcflags=all=-N -l"
-trap 'exit 130' INT TERM
 
 # The go1.22 toolchain downloads while the first lane compiles.
 (
@@ -215,12 +215,14 @@ failures=()
 for m in "$@"; do
 	k=$(key "$m")
 	bad=()
+	ran=0
 	for rc in "$work/$k".*.rc; do
 		[ -e "$rc" ] || continue
+		ran=$((ran + 1))
 		read -r code _ <"$rc"
 		[ "$code" = 0 ] || bad+=("$rc")
 	done
-	if [ ${#bad[@]} -eq 0 ] && ls "$work/$k".*.rc >/dev/null 2>&1; then
+	if [ ${#bad[@]} -eq 0 ] && [ $ran -gt 0 ]; then
 		passed=$((passed + 1))
 		echo "ok    $m"
 		cat "$work/$k".*.log | grep -E '^(ok|FAIL|---)' | sed 's/^/      /'
@@ -240,7 +242,7 @@ if [ -n "${LEVEE_TEST_TIMES:-}" ]; then # LEVEE_TEST_TIMES=1: each step's second
 		n=${rc#"$work/"}
 		read -r _ took ended <"$rc"
 		printf '%-40s %10s  ended at %ss\n' "${n%.rc}" "$took" "${ended:-?}"
-	done | sort -t@ -k1,1 -s
+	done
 fi
 
 echo
